@@ -1,0 +1,122 @@
+// h2gate: one port for gRPC and the HTTP/1.1 callers that still find it.
+//
+// A Gateway owns an embedded gRPC server and a front listener. The listener reads each new
+// connection's first bytes: HTTP/2 (h2c with prior knowledge) is handed to gRPC with those bytes,
+// and gRPC owns the connection from then on; HTTP/1.x is answered by the gateway itself: 426 on a
+// gRPC path, /healthz, /readyz and /metrics, 404 elsewhere.
+//
+//   int main(int argc, char** argv) {
+//     h2gate::BlockShutdownSignals();  // first, before any thread exists
+//     h2gate::Options options = h2gate::ParseOptionsOrExit(argc, argv);
+//     MyService service;
+//     h2gate::Gateway gateway(options);
+//     gateway.RegisterService(&service);
+//     return gateway.Run();  // serves until SIGTERM or SIGINT, then drains
+//   }
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace grpc {
+class Service;
+class ServerBuilder;
+}  // namespace grpc
+
+namespace h2gate {
+
+using Duration = std::chrono::milliseconds;
+
+// Every setting, with its default. Each has a flag and an H2GATE_* environment variable; see
+// Usage() for the list.
+struct Options {
+  std::string listen = "0.0.0.0:8080";  // HOST:PORT of the front listener; port 0 picks one
+  std::string direct_listen;            // if set, gRPC also listens here on its own (benchmarks)
+  int io_threads = 1;                   // threads serving the front listener
+  int max_connections = 10000;          // connections the front listener holds at once
+  Duration sniff_timeout{5000};         // a new connection must show its protocol by then
+  Duration header_timeout{10000};       // an HTTP/1.x request (header and body) must arrive by then
+  Duration idle_timeout{60000};         // keep-alive connections idle longer are closed
+  std::size_t max_header_bytes = 16384;  // larger request headers get 431
+  std::size_t max_body_bytes = 65536;    // larger bodies are not read: answered, then closed
+  Duration shutdown_delay{0};            // after SIGTERM: not ready, but still serving, this long
+  Duration drain_timeout{20000};         // then in-flight RPCs get this long to finish
+  Duration grpc_max_connection_age{0};   // 0: unlimited
+  Duration grpc_max_connection_age_grace{0};  // 0: unlimited
+  Duration grpc_keepalive_time{7200000};      // server pings an idle connection this often
+  Duration grpc_keepalive_timeout{20000};     // and closes it if no ack comes by then
+  Duration grpc_min_ping_interval{300000};    // clients pinging more often are told off
+  bool grpc_permit_keepalive_without_calls = false;
+  bool metrics = true;             // serve GET /metrics on the front listener
+  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+};
+
+// Outcome of parsing flags and environment. Flags win over environment, which wins over defaults.
+struct ParsedOptions {
+  Options options;
+  bool help = false;  // --help was given
+  std::string error;  // non-empty when a flag or variable is invalid; names it and its value
+};
+
+// `args` excludes the program name; `getenv` looks up an environment variable (nullptr if unset).
+ParsedOptions ParseOptions(std::span<const std::string_view> args,
+                           const std::function<const char*(const char*)>& getenv);
+
+// The --help text: every flag, its variable and its default.
+std::string Usage();
+
+// For main(): parses argv and the process environment; prints Usage() and exits 0 on --help,
+// prints the error and exits 2 on a bad value.
+Options ParseOptionsOrExit(int argc, char** argv);
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, so that every thread started later
+// (gRPC's included) inherits the block and Gateway::Run() alone receives them. Call it first.
+void BlockShutdownSignals();
+
+class Gateway {
+ public:
+  explicit Gateway(Options options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Adds a gRPC service (sync, callback or async). It must outlive the gateway. Call before
+  // Start(). Its methods are what the gateway reports as "registered" in 426 answers and metrics.
+  void RegisterService(grpc::Service* service);
+
+  // The embedded server's builder, for what RegisterService does not cover (interceptors, channel
+  // arguments). Call before Start(); the gateway owns the listening ports.
+  grpc::ServerBuilder& builder();
+
+  // Starts gRPC and the front listener. Returns false with a reason if it cannot (bad address,
+  // port in use).
+  bool Start(std::string* error);
+
+  // The front listener's bound port (useful with port 0); 0 before Start().
+  int port() const;
+
+  // Begins a graceful drain: readiness off at once, serving for shutdown_delay, then no new
+  // connections, GOAWAY to gRPC clients, and in-flight RPCs get drain_timeout to finish.
+  // Thread-safe; later calls do nothing.
+  void Shutdown();
+
+  // Blocks until a drain begun by Shutdown() has finished.
+  void Wait();
+
+  // Start(), then waits for SIGTERM or SIGINT (see BlockShutdownSignals) and drains. A second
+  // signal during the drain cuts it short. Returns the process exit code: 0 after a drain, 1 if
+  // the gateway could not start.
+  int Run();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace h2gate

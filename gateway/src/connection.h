@@ -1,0 +1,63 @@
+// What every connection of the front listener shares, and the per-connection bookkeeping.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "h2gate/gateway.h"
+#include "log.h"
+#include "metrics.h"
+
+namespace h2gate {
+
+// Where HTTP/2 connections go. The gRPC server in production; tests can stand in.
+class HandoffTarget {
+ public:
+  virtual ~HandoffTarget() = default;
+  // Takes ownership of `fd` (non-blocking) and the bytes already read from it. Returns false if
+  // the connection was refused (the fd is closed either way).
+  virtual bool Handoff(int fd, std::string_view bytes_read) = 0;
+};
+
+// Owned by the gateway; outlives every connection.
+struct Shared {
+  explicit Shared(Options o) : options(std::move(o)) {}
+  const Options options;
+  Metrics metrics;
+  MethodTable methods;
+  HandoffTarget* handoff = nullptr;
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> next_connection_id{1};
+  LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
+  LogLimiter error_log{20};
+};
+
+// Keeps h2gate_connections_open right: counted while some session owns the connection.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(Metrics& metrics) : metrics_(&metrics) {
+    metrics_->connections_open.Add(1);
+  }
+  ConnectionSlot(ConnectionSlot&& other) noexcept : metrics_(other.metrics_) {
+    other.metrics_ = nullptr;
+  }
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() { Release(); }
+  void Release() {
+    if (metrics_ != nullptr) metrics_->connections_open.Add(-1);
+    metrics_ = nullptr;
+  }
+
+ private:
+  Metrics* metrics_;
+};
+
+// Identifies a connection in every log line: "conn=42 peer=127.0.0.1:5555".
+struct ConnectionLabel {
+  std::uint64_t id = 0;
+  std::string peer;
+};
+
+}  // namespace h2gate

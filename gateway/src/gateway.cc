@@ -1,0 +1,255 @@
+#include "h2gate/gateway.h"
+
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "connection.h"
+#include "grpc_embed.h"
+#include "host_port.h"
+#include "listener.h"
+#include "log.h"
+#include "version.h"
+
+namespace h2gate {
+namespace net = boost::asio;
+
+namespace {
+
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+int Ms(Duration d) { return static_cast<int>(std::min<Duration::rep>(d.count(), INT32_MAX)); }
+
+}  // namespace
+
+void BlockShutdownSignals() {
+  const sigset_t set = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+class Gateway::Impl {
+ public:
+  explicit Impl(Options options) : shared_(std::move(options)), listener_(io_, shared_) {}
+
+  ~Impl() {
+    Shutdown();
+    Wait();
+  }
+
+  grpc::ServerBuilder& builder() { return builder_; }
+
+  bool Start(std::string* error) {
+    if (spdlog::get("h2gate") == nullptr) SetUpLogging(shared_.options.log_level);
+    const Options& o = shared_.options;
+    const auto listen = ParseHostPort(o.listen);
+    if (!listen) {
+      *error = fmt::format("invalid --listen={:?}: not HOST:PORT", o.listen);
+      return false;
+    }
+    // Bind first: a port in use fails start-up before gRPC spins up.
+    if (!listener_.Bind(*listen, error)) return false;
+
+    static std::once_flag grpc_globals;
+    std::call_once(grpc_globals, [] {
+      grpc::EnableDefaultHealthCheckService(true);
+      grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    });
+    ConfigureGrpc();
+    auto acceptor = builder_.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        grpc::InsecureServerCredentials());
+    int direct_port = 0;
+    if (!o.direct_listen.empty()) {
+      builder_.AddListeningPort(o.direct_listen, grpc::InsecureServerCredentials(), &direct_port);
+    }
+    std::vector<std::string> service_names;
+    CaptureServiceNames(builder_, &service_names);
+    server_ = builder_.BuildAndStart();
+    if (server_ == nullptr || (!o.direct_listen.empty() && direct_port == 0)) {
+      *error = o.direct_listen.empty()
+                   ? "the embedded gRPC server failed to start"
+                   : fmt::format("the embedded gRPC server cannot listen on --direct-listen={}",
+                                 o.direct_listen);
+      return false;
+    }
+    handoff_.emplace(std::move(acceptor), listener_.native_handle());
+    shared_.handoff = &*handoff_;
+    shared_.methods = MethodTable(DescribeMethods(service_names));
+    shared_.metrics.SetMethods(&shared_.methods);
+    if (auto* health = server_->GetHealthCheckService()) {
+      for (const auto& name : service_names) health->SetServingStatus(name, true);
+    }
+    shared_.metrics.ready.Set(1);
+
+    listener_.Start();
+    threads_.reserve(o.io_threads);
+    for (int i = 0; i < o.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+
+    std::string services;
+    for (const auto& s : shared_.methods.Services()) services += (services.empty() ? "" : ", ") + s;
+    spdlog::info("h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}; services: {}",
+                 kVersion, listen->host, listener_.port(),
+                 o.direct_listen.empty() ? "" : fmt::format(", gRPC direct on {}", o.direct_listen),
+                 services);
+    started_ = true;
+    return true;
+  }
+
+  int port() const { return listener_.port(); }
+
+  void Shutdown() {
+    std::call_once(shutdown_once_, [this] {
+      if (!started_) {
+        std::lock_guard lock(mu_);
+        done_ = true;
+        return;
+      }
+      drain_thread_ = std::thread([this] { Drain(); });
+    });
+  }
+
+  // Ends the shutdown delay now, for a second signal.
+  void Hurry() {
+    std::lock_guard lock(mu_);
+    hurry_ = true;
+    cv_.notify_all();
+  }
+
+  void Wait() {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return done_; });
+    }
+    if (drain_thread_.joinable()) drain_thread_.join();
+  }
+
+  bool WaitFor(Duration d) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, d, [this] { return done_; });
+  }
+
+ private:
+  void ConfigureGrpc() {
+    const Options& o = shared_.options;
+    if (o.grpc_max_connection_age.count() > 0) {
+      builder_.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Ms(o.grpc_max_connection_age));
+    }
+    if (o.grpc_max_connection_age_grace.count() > 0) {
+      builder_.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                                  Ms(o.grpc_max_connection_age_grace));
+    }
+    builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(o.grpc_keepalive_time));
+    builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(o.grpc_keepalive_timeout));
+    builder_.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                                Ms(o.grpc_min_ping_interval));
+    builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                                o.grpc_permit_keepalive_without_calls ? 1 : 0);
+  }
+
+  void Drain() {
+    const Options& o = shared_.options;
+    shared_.draining = true;
+    shared_.metrics.ready.Set(0);
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+    spdlog::info("draining: not ready; serving {} ms more, then in-flight RPCs get {} ms",
+                 o.shutdown_delay.count(), o.drain_timeout.count());
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, o.shutdown_delay, [this] { return hurry_; });
+    }
+
+    // Stop accepting on the listener's own thread, and wait until it has.
+    std::promise<void> stopped;
+    net::post(io_, [this, &stopped] {
+      listener_.Stop();
+      stopped.set_value();
+    });
+    stopped.get_future().wait();
+    spdlog::info("draining: listener closed; waiting for in-flight RPCs");
+
+    // Sends GOAWAY, lets in-flight RPCs finish until the deadline, then cancels the rest.
+    server_->Shutdown(std::chrono::system_clock::now() + o.drain_timeout);
+    io_.stop();
+    for (auto& t : threads_) t.join();
+    spdlog::info("drained; exiting");
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  net::io_context io_;
+  Shared shared_;
+  Listener listener_;
+  grpc::ServerBuilder builder_;
+  std::optional<GrpcHandoff> handoff_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+  std::once_flag shutdown_once_;
+  std::thread drain_thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool hurry_ = false;
+};
+
+Gateway::Gateway(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Gateway::~Gateway() = default;
+
+void Gateway::RegisterService(grpc::Service* service) { impl_->builder().RegisterService(service); }
+grpc::ServerBuilder& Gateway::builder() { return impl_->builder(); }
+bool Gateway::Start(std::string* error) { return impl_->Start(error); }
+int Gateway::port() const { return impl_->port(); }
+void Gateway::Shutdown() { impl_->Shutdown(); }
+void Gateway::Wait() { impl_->Wait(); }
+
+int Gateway::Run() {
+  BlockShutdownSignals();
+  std::string error;
+  if (!Start(&error)) {
+    spdlog::critical("cannot start: {}", error);
+    return 1;
+  }
+  const sigset_t set = ShutdownSignals();
+  int signal = 0;
+  while (true) {
+    if (sigwait(&set, &signal) != 0) continue;
+    if (signal != SIGHUP) break;
+    spdlog::info("SIGHUP: nothing to reload");
+  }
+  spdlog::info("{} received: draining (a second signal skips the shutdown delay)",
+               signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  Shutdown();
+  // Poll for a second signal while draining, in short bounded waits.
+  const timespec tick{0, 100'000'000};
+  while (!impl_->WaitFor(Duration(0))) {
+    if (sigtimedwait(&set, nullptr, &tick) > 0) impl_->Hurry();
+  }
+  Wait();
+  return 0;
+}
+
+}  // namespace h2gate

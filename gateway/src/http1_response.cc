@@ -1,0 +1,177 @@
+#include "http1_response.h"
+
+#include <fmt/format.h>
+
+namespace h2gate {
+namespace http = boost::beast::http;
+namespace {
+
+// google.rpc.Code values used in bodies.
+constexpr int kNotFound = 5;
+constexpr int kFailedPrecondition = 9;
+constexpr int kUnimplemented = 12;
+constexpr int kUnavailable = 14;
+
+// Echoed request targets are cut to this, so an answer never grows with a hostile path.
+constexpr std::size_t kMaxEchoedTarget = 200;
+
+std::string_view Clip(std::string_view s) { return s.substr(0, kMaxEchoedTarget); }
+
+Response Make(http::status status, unsigned version, std::string content_type, std::string body) {
+  Response res{status, version};
+  res.set(http::field::server, "h2gate");
+  res.set(http::field::content_type, std::move(content_type));
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+}  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        // Control bytes and anything outside ASCII are escaped, so the body is valid JSON even
+        // when the request target is not valid UTF-8.
+        if (c < 0x20 || c >= 0x7f)
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+        else
+          out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
+Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& methods,
+                   bool metrics_enabled) {
+  Route route;
+  if (const auto grpc = ParseGrpcPath(target)) {
+    route.kind = RouteKind::kGrpc;
+    route.grpc = *grpc;
+    const std::string_view path = target.substr(0, target.find('?'));
+    route.method_index = methods.Find(path);
+    return route;
+  }
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz")
+    route.kind = RouteKind::kHealthz;
+  else if (path == "/readyz")
+    route.kind = RouteKind::kReadyz;
+  else if (path == "/metrics" && metrics_enabled)
+    route.kind = RouteKind::kMetrics;
+  else
+    return route;
+  if (verb != http::verb::get && verb != http::verb::head)
+    route.kind = RouteKind::kMethodNotAllowed;
+  return route;
+}
+
+Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods) {
+  const bool registered = route.method_index >= 0;
+  const std::string path = fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  std::string message;
+  if (registered) {
+    message = fmt::format(
+        "{} is a gRPC method and cannot be called over HTTP/{}.{}. Call it with a gRPC client "
+        "(HTTP/2, plaintext h2c with prior knowledge) on this same host and port, e.g. "
+        "grpcurl -plaintext -d '{{...}}' HOST:PORT {}/{}",
+        path, req.version / 10, req.version % 10, route.grpc.service, route.grpc.method);
+  } else {
+    std::string services;
+    for (const auto& s : methods.Services()) {
+      if (!services.empty()) services += ", ";
+      services += s;
+    }
+    message = fmt::format(
+        "{} looks like a gRPC method, but no service here registers it; gRPC also needs HTTP/2 "
+        "(a gRPC client, h2c with prior knowledge), not HTTP/{}.{}. Registered services: {}",
+        path, req.version / 10, req.version % 10, services.empty() ? "none" : services);
+  }
+
+  std::string body =
+      fmt::format("{{\"code\":{},\"message\":", registered ? kFailedPrecondition : kUnimplemented);
+  AppendJsonString(body, message);
+  body +=
+      ",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\","
+      "\"reason\":\"GRPC_REQUIRES_HTTP2\",\"domain\":\"h2gate\",\"metadata\":{\"grpc_service\":";
+  AppendJsonString(body, route.grpc.service);
+  body += ",\"grpc_method\":";
+  AppendJsonString(body, route.grpc.method);
+  body += fmt::format(",\"registered\":\"{}\",\"http_method\":", registered ? "true" : "false");
+  AppendJsonString(body, Clip(req.method_name));
+  body += ",\"protocol\":\"h2c\"}}]}\n";
+
+  Response res =
+      Make(http::status::upgrade_required, req.version, "application/json", std::move(body));
+  res.set(http::field::upgrade, "h2c");
+  return res;
+}
+
+Response JsonError(http::status status, int grpc_code, std::string_view message, unsigned version) {
+  std::string body = fmt::format("{{\"code\":{},\"message\":", grpc_code);
+  AppendJsonString(body, message);
+  body += ",\"details\":[]}\n";
+  return Make(status, version, "application/json", std::move(body));
+}
+
+Response Answer(const RequestFacts& req, const Route& route, bool ready) {
+  switch (route.kind) {
+    case RouteKind::kHealthz:
+      return Make(http::status::ok, req.version, "application/json", "{\"status\":\"alive\"}\n");
+    case RouteKind::kReadyz:
+      if (ready) {
+        return Make(http::status::ok, req.version, "application/json", "{\"status\":\"ready\"}\n");
+      }
+      return JsonError(http::status::service_unavailable, kUnavailable,
+                       "draining: this instance is shutting down", req.version);
+    case RouteKind::kMethodNotAllowed: {
+      Response res =
+          JsonError(http::status::method_not_allowed, kUnimplemented,
+                    fmt::format("{} only answers GET and HEAD", Clip(req.target)), req.version);
+      res.set(http::field::allow, "GET, HEAD");
+      return res;
+    }
+    case RouteKind::kGrpc:
+    case RouteKind::kMetrics:
+    case RouteKind::kNotFound: break;
+  }
+  std::string message;
+  message += "no resource at ";
+  message += Clip(req.target);
+  message +=
+      ". This port serves gRPC over HTTP/2 (paths /package.Service/Method) and, over HTTP/1.1, "
+      "GET /healthz, /readyz and /metrics";
+  return JsonError(http::status::not_found, kNotFound, message, req.version);
+}
+
+Response MetricsResponse(std::string body, unsigned version) {
+  return Make(http::status::ok, version, "text/plain; version=0.0.4; charset=utf-8",
+              std::move(body));
+}
+
+void Finalize(Response& res, bool keep_alive, bool head_request) {
+  const bool upgrade = res.result() == http::status::upgrade_required;
+  // HTTP/1.1 keeps connections alive unless told; HTTP/1.0 closes unless told.
+  std::string connection;
+  if (upgrade) connection = "Upgrade";
+  if (!keep_alive && res.version() >= 11) connection += connection.empty() ? "close" : ", close";
+  if (keep_alive && res.version() < 11) {
+    connection += connection.empty() ? "keep-alive" : ", keep-alive";
+  }
+  if (connection.empty())
+    res.erase(http::field::connection);
+  else
+    res.set(http::field::connection, connection);
+
+  res.content_length(res.body().size());
+  if (head_request) res.body().clear();  // Content-Length stays that of the GET answer
+}
+
+}  // namespace h2gate

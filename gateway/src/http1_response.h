@@ -1,0 +1,56 @@
+// What the gateway answers an HTTP/1.x request: pure functions from request facts to response,
+// no sockets, so every answer is testable on its own.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "grpc_path.h"
+
+namespace h2gate {
+
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+enum class RouteKind { kGrpc, kHealthz, kReadyz, kMetrics, kNotFound, kMethodNotAllowed };
+
+struct Route {
+  RouteKind kind = RouteKind::kNotFound;
+  GrpcPath grpc;          // for kGrpc
+  int method_index = -1;  // for kGrpc: index in the MethodTable, -1 if not registered
+};
+
+Route RouteRequest(boost::beast::http::verb verb, std::string_view target,
+                   const MethodTable& methods, bool metrics_enabled);
+
+// Facts about the request that shape the answer.
+struct RequestFacts {
+  boost::beast::http::verb verb = boost::beast::http::verb::get;
+  std::string_view method_name;  // as sent, for messages
+  std::string_view target;
+  unsigned version = 11;  // 10 or 11
+};
+
+// 426 with Upgrade: h2c and a google.rpc.Status-shaped JSON body telling the caller how to call
+// the method. `services` lists what is registered, for unregistered paths.
+Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods);
+
+// A JSON error body {"code": grpc_code, "message": ...} with the given HTTP status.
+Response JsonError(boost::beast::http::status status, int grpc_code, std::string_view message,
+                   unsigned version);
+
+// 404 / 405 / healthz / readyz answers for `route`. `ready` is false while draining.
+Response Answer(const RequestFacts& req, const Route& route, bool ready);
+
+Response MetricsResponse(std::string body, unsigned version);
+
+// Sets Connection (and Content-Length) for keep-alive or close; 426 keeps its "Upgrade" token.
+void Finalize(Response& res, bool keep_alive, bool head_request);
+
+// Appends `s` as a JSON string literal, quotes included.
+void AppendJsonString(std::string& out, std::string_view s);
+
+}  // namespace h2gate

@@ -1,0 +1,187 @@
+#include "http1_session.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace h2gate {
+namespace http = beast::http;
+namespace net = boost::asio;
+
+namespace {
+constexpr std::size_t kReadChunk = 1024;
+constexpr int kGrpcInvalidArgument = 3;
+constexpr int kGrpcResourceExhausted = 8;
+// After the answer, unread request bytes are drained for at most this long (and this much) so
+// closing does not reset the connection before the client has read the answer.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 1 << 20;
+}  // namespace
+
+Http1Session::Http1Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared& shared,
+                           ConnectionSlot slot, ConnectionLabel label)
+    : stream_(std::move(stream)),
+      buffer_(std::move(buffer)),
+      shared_(shared),
+      slot_(std::move(slot)),
+      label_(std::move(label)) {}
+
+void Http1Session::Start() { ReadHeader(); }
+
+void Http1Session::WaitForRequest() {
+  // The idle deadline runs until the next request's first byte; the header deadline from there.
+  stream_.expires_after(shared_.options.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(kReadChunk),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            if (ec == beast::error::timeout) {
+                              self->shared_.metrics.limits.Inc(Limit::kIdleTimeout);
+                              return;  // tcp_stream closed the socket
+                            }
+                            if (ec) return self->Close();  // EOF: the client is done
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
+}
+
+void Http1Session::ReadHeader() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
+  parser_->body_limit(shared_.options.max_body_bytes);
+  stream_.expires_after(shared_.options.header_timeout);
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
+}
+
+void Http1Session::OnHeader(beast::error_code ec) {
+  if (ec == beast::error::timeout) {
+    shared_.metrics.limits.Inc(Limit::kHeaderTimeout);
+    SPDLOG_DEBUG("conn={} peer={} closed: request header incomplete at the header deadline",
+                 label_.id, label_.peer);
+    return;
+  }
+  if (ec == http::error::header_limit) {
+    shared_.metrics.limits.Inc(Limit::kHeaderSize);
+    return SendError(http::status::request_header_fields_too_large,
+                     "request header larger than the limit (--max-header-bytes)");
+  }
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::connection_reset) {
+    return Close();  // the client left mid-request
+  }
+  if (ec)
+    return SendError(http::status::bad_request, "malformed HTTP/1.x request: " + ec.message());
+
+  const auto& req = parser_->get();
+  // Bodies we will not read whole: declared too large, or the client waits for 100-continue.
+  // Answer now and close, so no body byte is ever taken for the next request.
+  const auto length = parser_->content_length();
+  const bool too_large = length && *length > shared_.options.max_body_bytes;
+  if (too_large) shared_.metrics.limits.Inc(Limit::kBodySize);
+  if (!parser_->is_done() && (too_large || req.count(http::field::expect) > 0)) {
+    return Respond(false);
+  }
+  if (parser_->is_done()) return Respond(req.keep_alive());
+
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
+}
+
+void Http1Session::OnBody(beast::error_code ec) {
+  if (ec == beast::error::timeout) {
+    shared_.metrics.limits.Inc(Limit::kHeaderTimeout);
+    return;
+  }
+  if (ec == http::error::body_limit) {
+    shared_.metrics.limits.Inc(Limit::kBodySize);
+    return Respond(false);  // chunked body past the cap: answer, then stop reading
+  }
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::connection_reset) {
+    return Close();
+  }
+  if (ec) return SendError(http::status::bad_request, "malformed HTTP/1.x body: " + ec.message());
+  Respond(parser_->get().keep_alive());
+}
+
+void Http1Session::Respond(bool keep_alive) {
+  const auto& req = parser_->get();
+  const RequestFacts facts{req.method(), req.method_string(), req.target(), req.version()};
+  const Route route =
+      RouteRequest(req.method(), req.target(), shared_.methods, shared_.options.metrics);
+  // An h2c upgrade request is never honoured (RFC 9113 deprecates it; it smuggles HTTP/2 past
+  // HTTP/1 inspection): it gets the same answer, and the connection closes after it.
+  if (req.count(http::field::upgrade) > 0 || shared_.draining.load(std::memory_order_relaxed)) {
+    keep_alive = false;
+  }
+
+  Response res;
+  if (route.kind == RouteKind::kGrpc) {
+    res = UpgradeRequired(facts, route, shared_.methods);
+    shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
+    std::uint64_t suppressed = 0;
+    if (shared_.rejection_log.Allow(&suppressed)) {
+      spdlog::info(
+          "conn={} peer={} 426 {} /{}/{} registered={} user-agent={:?} ({} similar suppressed)",
+          label_.id, label_.peer, std::string_view(req.method_string()), route.grpc.service,
+          route.grpc.method, route.method_index >= 0,
+          std::string_view(req[http::field::user_agent]).substr(0, 128), suppressed);
+    }
+  } else if (route.kind == RouteKind::kMetrics) {
+    res = MetricsResponse(shared_.metrics.Render(), req.version());
+  } else {
+    res = Answer(facts, route, !shared_.draining.load(std::memory_order_relaxed));
+  }
+  Finalize(res, keep_alive, req.method() == http::verb::head);
+  Send(std::move(res), keep_alive);
+}
+
+void Http1Session::SendError(http::status status, std::string_view message) {
+  const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
+  const int code = status == http::status::request_header_fields_too_large ? kGrpcResourceExhausted
+                                                                           : kGrpcInvalidArgument;
+  Response res = JsonError(status, code, message, version);
+  Finalize(res, false, false);
+  Send(std::move(res), false);
+}
+
+void Http1Session::Send(Response response, bool keep_alive) {
+  shared_.metrics.CountResponse(response.result_int());
+  response_ = std::move(response);
+  stream_.expires_after(shared_.options.header_timeout);
+  http::async_write(stream_, response_,
+                    [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                      self->OnWrite(ec, keep_alive);
+                    });
+}
+
+void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {
+  if (ec) return;  // the client went away; timeouts already closed the socket
+  response_ = {};
+  if (!keep_alive) return Close();
+  if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+  buffer_.shrink_to_fit();                      // an idle keep-alive connection keeps no buffer
+  WaitForRequest();
+}
+
+void Http1Session::Close() {
+  beast::error_code ec;
+  // Half-close: the client reads the answer, then EOF. Closing outright with unread request
+  // bytes in our receive buffer would send an RST that can destroy the answer in flight.
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  if (ec) return stream_.close();
+  buffer_.clear();
+  stream_.expires_after(kLingerTime);
+  Linger(0);
+}
+
+void Http1Session::Linger(std::size_t discarded) {
+  stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this(), discarded](
+                                                           beast::error_code ec, std::size_t n) {
+    if (ec || discarded + n > kLingerBytes) return self->stream_.close();
+    self->Linger(discarded + n);
+  });
+}
+
+}  // namespace h2gate

@@ -1,0 +1,48 @@
+// An HTTP/1.x connection: reads requests with Beast under header, body and idle deadlines, and
+// writes the answers http1_response.h builds. Pipelined requests are answered in order.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "connection.h"
+#include "http1_response.h"
+
+namespace h2gate {
+
+namespace beast = boost::beast;
+
+class Http1Session : public std::enable_shared_from_this<Http1Session> {
+ public:
+  // `buffer` holds the bytes the sniffer already read: the start of the first request.
+  Http1Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared& shared,
+               ConnectionSlot slot, ConnectionLabel label);
+  void Start();
+
+ private:
+  void WaitForRequest();
+  void ReadHeader();
+  void OnHeader(beast::error_code ec);
+  void OnBody(beast::error_code ec);
+  void Respond(bool keep_alive);
+  void SendError(beast::http::status status, std::string_view message);
+  void Send(Response response, bool keep_alive);
+  void OnWrite(beast::error_code ec, bool keep_alive);
+  void Close();
+  void Linger(std::size_t discarded);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  Response response_;
+  Shared& shared_;
+  ConnectionSlot slot_;
+  ConnectionLabel label_;
+};
+
+}  // namespace h2gate

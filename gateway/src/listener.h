@@ -1,0 +1,39 @@
+// The front listener: accepts, enforces the connection cap, and starts a SniffSession per
+// connection on its own strand.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "connection.h"
+#include "host_port.h"
+
+namespace h2gate {
+
+class Listener {
+ public:
+  Listener(boost::asio::io_context& io, Shared& shared);
+
+  // Binds and listens; returns false with a reason.
+  bool Bind(const HostPort& address, std::string* error);
+  int port() const { return port_; }
+  int native_handle() { return acceptor_.native_handle(); }
+
+  void Start();
+  // Stops accepting and closes the listening socket; new connections are refused by the kernel.
+  // Must run on the io_context.
+  void Stop();
+
+ private:
+  void Accept();
+  void OnAccept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer backoff_;
+  Shared& shared_;
+  int port_ = 0;
+};
+
+}  // namespace h2gate

@@ -1,0 +1,230 @@
+#include "metrics.h"
+
+#include <fmt/format.h>
+
+#include "version.h"
+
+namespace h2gate {
+namespace {
+
+struct Family {
+  std::string_view name;
+  std::string_view type;
+  std::string_view help;
+};
+
+// Every metric the gateway exports, in exposition order.
+constexpr Family kBuildInfo{"h2gate_build_info", "gauge",
+                            "Always 1; labels carry the h2gate and gRPC versions."};
+constexpr Family kStartTime{"h2gate_start_time_seconds", "gauge",
+                            "Unix time the process started, in seconds."};
+constexpr Family kReady{"h2gate_ready", "gauge", "1 while serving, 0 once draining has begun."};
+constexpr Family kAccepted{"h2gate_connections_accepted_total", "counter",
+                           "Connections accepted by the front listener."};
+constexpr Family kOpen{"h2gate_connections_open", "gauge",
+                       "Connections held by the front listener (sniffing or HTTP/1.x); HTTP/2 "
+                       "connections belong to gRPC once handed off."};
+constexpr Family kProtocol{"h2gate_connections_total", "counter",
+                           "Connections by the protocol detected from their first bytes."};
+constexpr Family kSniffFailures{"h2gate_sniff_failures_total", "counter",
+                                "Connections closed before their protocol was known, by reason."};
+constexpr Family kSniffDuration{"h2gate_sniff_duration_seconds", "histogram",
+                                "Time from accept to protocol decision."};
+constexpr Family kLimits{"h2gate_limit_hits_total", "counter",
+                         "Times a configured limit cut a connection or request short."};
+constexpr Family kHandoffs{"h2gate_grpc_handoffs_total", "counter",
+                           "HTTP/2 connections handed to the embedded gRPC server."};
+constexpr Family kHandoffFailures{"h2gate_grpc_handoff_failures_total", "counter",
+                                  "HTTP/2 connections that could not be handed to gRPC."};
+constexpr Family kResponses{"h2gate_http1_responses_total", "counter",
+                            "HTTP/1.x responses by status class."};
+constexpr Family kRejections{"h2gate_http1_rejections_total", "counter",
+                             "426 Upgrade Required answers to HTTP/1.x calls on gRPC paths."};
+
+constexpr std::array<std::string_view, static_cast<std::size_t>(SniffFailure::kCount)>
+    kSniffFailureNames = {"timeout", "closed", "error"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(Limit::kCount)> kLimitNames = {
+    "connections", "sniff_timeout", "header_timeout", "header_size", "body_size", "idle_timeout"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(StatusClass::kCount)>
+    kStatusClassNames = {"2xx", "3xx", "4xx", "5xx"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(HttpMethod::kCount)>
+    kHttpMethodNames = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"};
+constexpr std::size_t kHttpMethods = kHttpMethodNames.size();
+
+void Header(std::string& out, const Family& f) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
+                 f.type);
+}
+
+// Label values here come from fixed tables or protobuf identifiers, but escape anyway: the
+// exposition format breaks on a stray quote, backslash or newline.
+void AppendLabelValue(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+}
+
+template <typename E, std::size_t N>
+void RenderEnum(std::string& out, const Family& f, std::string_view label, const EnumCounter<E>& c,
+                const std::array<std::string_view, N>& names) {
+  Header(out, f);
+  for (std::size_t i = 0; i < N; ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{{{}=\"{}\"}} {}\n", f.name, label, names[i],
+                   c.Value(static_cast<E>(i)));
+  }
+}
+
+}  // namespace
+
+HttpMethod HttpMethodFromName(std::string_view name) {
+  for (std::size_t i = 0; i + 1 < kHttpMethods; ++i) {
+    if (kHttpMethodNames[i] == name) return static_cast<HttpMethod>(i);
+  }
+  return HttpMethod::kOther;
+}
+
+void Histogram::Observe(std::chrono::nanoseconds d) {
+  const double seconds = std::chrono::duration<double>(d).count();
+  std::size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0)),
+                    std::memory_order_relaxed);
+}
+
+void Histogram::Render(std::string& out, std::string_view name) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    if (i < kBounds.size()) {
+      fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name, kBounds[i],
+                     cumulative);
+    } else {
+      fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    }
+  }
+  fmt::format_to(std::back_inserter(out), "{}_sum {}\n{}_count {}\n", name,
+                 static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name,
+                 cumulative);
+}
+
+Metrics::Metrics()
+    : start_time_seconds_(
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count()) {
+  SetMethods(nullptr);
+}
+
+void Metrics::SetMethods(const MethodTable* methods) {
+  methods_ = methods;
+  const std::size_t n = methods ? methods->methods().size() : 0;
+  rejection_slots_ = (n + 1) * kHttpMethods;
+  rejections_ = std::make_unique<Counter[]>(rejection_slots_);
+}
+
+void Metrics::CountRejection(int method_index, HttpMethod http_method) {
+  const std::size_t slot = static_cast<std::size_t>(method_index + 1) * kHttpMethods +
+                           static_cast<std::size_t>(http_method);
+  if (slot < rejection_slots_) rejections_[slot].Inc();
+}
+
+std::uint64_t Metrics::Rejections(int method_index, HttpMethod http_method) const {
+  const std::size_t slot = static_cast<std::size_t>(method_index + 1) * kHttpMethods +
+                           static_cast<std::size_t>(http_method);
+  return slot < rejection_slots_ ? rejections_[slot].Value() : 0;
+}
+
+void Metrics::CountProtocol(std::string_view protocol) {
+  if (protocol == "http2")
+    connections_http2.Inc();
+  else if (protocol == "http1")
+    connections_http1.Inc();
+  else if (protocol == "tls")
+    connections_tls.Inc();
+  else
+    connections_unknown.Inc();
+}
+
+void Metrics::CountResponse(unsigned status) {
+  if (status >= 500)
+    http1_responses.Inc(StatusClass::k5xx);
+  else if (status >= 400)
+    http1_responses.Inc(StatusClass::k4xx);
+  else if (status >= 300)
+    http1_responses.Inc(StatusClass::k3xx);
+  else
+    http1_responses.Inc(StatusClass::k2xx);
+}
+
+std::string Metrics::Render() const {
+  std::string out;
+  out.reserve(4096);
+  auto line = [&out](std::string_view name, auto value) {
+    fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+  };
+
+  Header(out, kBuildInfo);
+  fmt::format_to(std::back_inserter(out), "{}{{version=\"{}\",grpc_version=\"{}\"}} 1\n",
+                 kBuildInfo.name, kVersion, GrpcVersion());
+  Header(out, kStartTime);
+  line(kStartTime.name, fmt::format("{:.3f}", start_time_seconds_));
+  Header(out, kReady);
+  line(kReady.name, ready.Value());
+  Header(out, kAccepted);
+  line(kAccepted.name, connections_accepted.Value());
+  Header(out, kOpen);
+  line(kOpen.name, connections_open.Value());
+
+  Header(out, kProtocol);
+  const std::pair<std::string_view, const Counter*> protocols[] = {
+      {"http2", &connections_http2},
+      {"http1", &connections_http1},
+      {"tls", &connections_tls},
+      {"unknown", &connections_unknown}};
+  for (const auto& [name, counter] : protocols) {
+    fmt::format_to(std::back_inserter(out), "{}{{protocol=\"{}\"}} {}\n", kProtocol.name, name,
+                   counter->Value());
+  }
+  RenderEnum(out, kSniffFailures, "reason", sniff_failures, kSniffFailureNames);
+  Header(out, kSniffDuration);
+  sniff_duration.Render(out, kSniffDuration.name);
+  RenderEnum(out, kLimits, "limit", limits, kLimitNames);
+  Header(out, kHandoffs);
+  line(kHandoffs.name, handoffs.Value());
+  Header(out, kHandoffFailures);
+  line(kHandoffFailures.name, handoff_failures.Value());
+  RenderEnum(out, kResponses, "code", http1_responses, kStatusClassNames);
+
+  // Registered methods always show their POST series (a legacy JSON call is a POST), so a rate()
+  // starts from zero; other series appear once counted.
+  Header(out, kRejections);
+  const std::size_t n_methods = methods_ ? methods_->methods().size() : 0;
+  for (std::size_t m = 0; m <= n_methods; ++m) {
+    const bool registered = m > 0;
+    const std::string_view service = registered ? methods_->methods()[m - 1].service : "unknown";
+    const std::string_view method = registered ? methods_->methods()[m - 1].method : "unknown";
+    for (std::size_t v = 0; v < kHttpMethods; ++v) {
+      const std::uint64_t count = rejections_[m * kHttpMethods + v].Value();
+      if (count == 0 && !(registered && static_cast<HttpMethod>(v) == HttpMethod::kPost)) {
+        continue;
+      }
+      out += kRejections.name;
+      out += "{grpc_service=\"";
+      AppendLabelValue(out, service);
+      out += "\",grpc_method=\"";
+      AppendLabelValue(out, method);
+      fmt::format_to(std::back_inserter(out), "\",http_method=\"{}\",registered=\"{}\"}} {}\n",
+                     kHttpMethodNames[v], registered ? "true" : "false", count);
+    }
+  }
+  return out;
+}
+
+}  // namespace h2gate

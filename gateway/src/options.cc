@@ -1,0 +1,253 @@
+// Flags and H2GATE_* environment variables, declared once in kFlags.
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "h2gate/gateway.h"
+#include "host_port.h"
+
+namespace h2gate {
+namespace {
+
+// Each parser stores a valid value and returns "", or returns what is wrong with it.
+using Setter = std::string (*)(Options&, std::string_view);
+
+struct Flag {
+  std::string_view name;  // without the leading "--"
+  std::string_view env;
+  std::string_view help;
+  std::string (*show)(const Options&);  // the current value, for --help defaults
+  Setter set;
+};
+
+template <typename Int>
+std::string ParseInt(std::string_view v, Int& out, Int min, Int max) {
+  Int value{};
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+  if (ec != std::errc() || end != v.data() + v.size() || v.empty()) return "not a whole number";
+  if (value < min || value > max) return fmt::format("must be between {} and {}", min, max);
+  out = value;
+  return "";
+}
+
+// "250ms", "5s", "2m", "1h"; a bare "0" is zero.
+std::string ParseDuration(std::string_view v, Duration& out) {
+  std::size_t digits = 0;
+  while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+  std::int64_t n = 0;
+  if (digits == 0 || ParseInt<std::int64_t>(v.substr(0, digits), n, 0, 1'000'000'000) != "") {
+    return "not a duration (like 250ms, 5s, 2m, 1h)";
+  }
+  const std::string_view unit = v.substr(digits);
+  std::int64_t ms_per_unit = 0;
+  if (unit == "ms")
+    ms_per_unit = 1;
+  else if (unit == "s")
+    ms_per_unit = 1000;
+  else if (unit == "m")
+    ms_per_unit = 60'000;
+  else if (unit == "h")
+    ms_per_unit = 3'600'000;
+  else if (unit.empty() && n == 0)
+    ms_per_unit = 1;
+  else
+    return "not a duration (like 250ms, 5s, 2m, 1h)";
+  if (n > 100LL * 24 * 3'600'000 / ms_per_unit) return "longer than 100 days";
+  out = Duration(n * ms_per_unit);
+  return "";
+}
+
+std::string ParseBool(std::string_view v, bool& out) {
+  if (v == "true" || v == "1" || v == "yes")
+    out = true;
+  else if (v == "false" || v == "0" || v == "no")
+    out = false;
+  else
+    return "not a boolean (true or false)";
+  return "";
+}
+
+std::string ShowDuration(Duration d) {
+  const auto ms = d.count();
+  if (ms == 0) return "0";
+  if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+#define H2GATE_DURATION_FLAG(flag, env, field, help)                             \
+  Flag {                                                                         \
+    flag, env, help, [](const Options& o) { return ShowDuration(o.field); },     \
+        [](Options& o, std::string_view v) { return ParseDuration(v, o.field); } \
+  }
+
+#define H2GATE_INT_FLAG(flag, env, field, type, min, max, help)                             \
+  Flag {                                                                                    \
+    flag, env, help, [](const Options& o) { return fmt::format("{}", o.field); },           \
+        [](Options& o, std::string_view v) { return ParseInt<type>(v, o.field, min, max); } \
+  }
+
+#define H2GATE_BOOL_FLAG(flag, env, field, help)                                               \
+  Flag {                                                                                       \
+    flag, env, help, [](const Options& o) { return std::string(o.field ? "true" : "false"); }, \
+        [](Options& o, std::string_view v) { return ParseBool(v, o.field); }                   \
+  }
+
+const Flag kFlags[] = {
+    {"listen", "H2GATE_LISTEN", "HOST:PORT the front listener binds (gRPC and HTTP/1.1)",
+     [](const Options& o) { return o.listen; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!ParseHostPort(v)) return "not HOST:PORT (like 0.0.0.0:8080 or [::1]:0)";
+       o.listen = v;
+       return "";
+     }},
+    {"direct-listen", "H2GATE_DIRECT_LISTEN",
+     "HOST:PORT where gRPC also listens without the front listener; empty: off",
+     [](const Options& o) { return o.direct_listen; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!v.empty() && !ParseHostPort(v)) return "not HOST:PORT (like 127.0.0.1:9090)";
+       o.direct_listen = v;
+       return "";
+     }},
+    H2GATE_INT_FLAG("io-threads", "H2GATE_IO_THREADS", io_threads, int, 1, 64,
+                    "threads serving the front listener"),
+    H2GATE_INT_FLAG("max-connections", "H2GATE_MAX_CONNECTIONS", max_connections, int, 1,
+                    10'000'000, "connections the front listener holds at once; more are closed"),
+    H2GATE_DURATION_FLAG("sniff-timeout", "H2GATE_SNIFF_TIMEOUT", sniff_timeout,
+                         "a new connection that shows no protocol by then is closed"),
+    H2GATE_DURATION_FLAG("header-timeout", "H2GATE_HEADER_TIMEOUT", header_timeout,
+                         "an HTTP/1.x request must arrive whole within this"),
+    H2GATE_DURATION_FLAG("idle-timeout", "H2GATE_IDLE_TIMEOUT", idle_timeout,
+                         "idle HTTP/1.x keep-alive connections are closed after this"),
+    H2GATE_INT_FLAG("max-header-bytes", "H2GATE_MAX_HEADER_BYTES", max_header_bytes, std::size_t,
+                    std::size_t{256}, std::size_t{1} << 20,
+                    "larger HTTP/1.x request headers are answered 431"),
+    H2GATE_INT_FLAG("max-body-bytes", "H2GATE_MAX_BODY_BYTES", max_body_bytes, std::size_t,
+                    std::size_t{0}, std::size_t{64} << 20,
+                    "larger HTTP/1.x request bodies are not read: answered, then closed"),
+    H2GATE_DURATION_FLAG("shutdown-delay", "H2GATE_SHUTDOWN_DELAY", shutdown_delay,
+                         "after SIGTERM, keep serving (not ready) this long before draining"),
+    H2GATE_DURATION_FLAG("drain-timeout", "H2GATE_DRAIN_TIMEOUT", drain_timeout,
+                         "in-flight RPCs get this long to finish, then are cancelled"),
+    H2GATE_DURATION_FLAG("grpc-max-connection-age", "H2GATE_GRPC_MAX_CONNECTION_AGE",
+                         grpc_max_connection_age,
+                         "gRPC connections older than this get GOAWAY (+/-10% jitter); 0: never"),
+    H2GATE_DURATION_FLAG("grpc-max-connection-age-grace", "H2GATE_GRPC_MAX_CONNECTION_AGE_GRACE",
+                         grpc_max_connection_age_grace,
+                         "after that GOAWAY, RPCs get this long before the connection closes; 0: "
+                         "unlimited"),
+    H2GATE_DURATION_FLAG("grpc-keepalive-time", "H2GATE_GRPC_KEEPALIVE_TIME", grpc_keepalive_time,
+                         "the server pings idle gRPC connections this often"),
+    H2GATE_DURATION_FLAG("grpc-keepalive-timeout", "H2GATE_GRPC_KEEPALIVE_TIMEOUT",
+                         grpc_keepalive_timeout, "and closes them when no ping ack comes by then"),
+    H2GATE_DURATION_FLAG("grpc-min-ping-interval", "H2GATE_GRPC_MIN_PING_INTERVAL",
+                         grpc_min_ping_interval,
+                         "clients that ping more often than this are sent GOAWAY"),
+    H2GATE_BOOL_FLAG("grpc-permit-keepalive-without-calls",
+                     "H2GATE_GRPC_PERMIT_KEEPALIVE_WITHOUT_CALLS",
+                     grpc_permit_keepalive_without_calls,
+                     "allow client pings on connections with no RPC in flight"),
+    H2GATE_BOOL_FLAG("metrics", "H2GATE_METRICS", metrics,
+                     "serve GET /metrics on the front listener"),
+    {"log-level", "H2GATE_LOG_LEVEL", "trace, debug, info, warn, error, critical or off",
+     [](const Options& o) { return o.log_level; },
+     [](Options& o, std::string_view v) -> std::string {
+       for (std::string_view level :
+            {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+         if (v == level) {
+           o.log_level = v;
+           return "";
+         }
+       }
+       return "not one of trace, debug, info, warn, error, critical, off";
+     }},
+};
+
+const Flag* FindFlag(std::string_view name) {
+  for (const Flag& f : kFlags) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+ParsedOptions ParseOptions(std::span<const std::string_view> args,
+                           const std::function<const char*(const char*)>& getenv) {
+  ParsedOptions result;
+  for (const Flag& f : kFlags) {
+    const char* value = getenv(std::string(f.env).c_str());
+    if (value == nullptr) continue;
+    if (std::string why = f.set(result.options, value); !why.empty()) {
+      result.error = fmt::format("invalid {}={:?}: {}", f.env, value, why);
+      return result;
+    }
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      result.help = true;
+      return result;
+    }
+    if (!arg.starts_with("--")) {
+      result.error = fmt::format("unexpected argument {:?} (flags look like --name=value)", arg);
+      return result;
+    }
+    arg.remove_prefix(2);
+    const auto eq = arg.find('=');
+    const std::string_view name = arg.substr(0, eq);
+    const Flag* flag = FindFlag(name);
+    if (flag == nullptr) {
+      result.error = fmt::format("unknown flag --{} (see --help)", name);
+      return result;
+    }
+    std::string_view value;
+    if (eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      result.error = fmt::format("flag --{} needs a value", name);
+      return result;
+    }
+    if (std::string why = flag->set(result.options, value); !why.empty()) {
+      result.error = fmt::format("invalid --{}={:?}: {}", name, value, why);
+      return result;
+    }
+  }
+  return result;
+}
+
+std::string Usage() {
+  std::string out =
+      "Usage: h2gate [--flag=value ...]\n"
+      "Serves gRPC (HTTP/2 with prior knowledge) and answers HTTP/1.1 callers on one port.\n"
+      "Every flag can also be set by its environment variable; flags win.\n\n";
+  const Options defaults;
+  for (const Flag& f : kFlags) {
+    fmt::format_to(std::back_inserter(out), "  --{:<38} {}\n  {:<40} env {}, default {:?}\n\n",
+                   f.name, f.help, "", f.env, f.show(defaults));
+  }
+  return out;
+}
+
+Options ParseOptionsOrExit(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  const ParsedOptions parsed =
+      ParseOptions(args, [](const char* name) { return std::getenv(name); });
+  if (parsed.help) {
+    std::fputs(Usage().c_str(), stdout);
+    std::exit(0);
+  }
+  if (!parsed.error.empty()) {
+    std::fprintf(stderr, "h2gate: %s\n", parsed.error.c_str());
+    std::exit(2);
+  }
+  return parsed.options;
+}
+
+}  // namespace h2gate
