@@ -37,6 +37,14 @@ std::optional<GrpcPath> ParseGrpcPath(std::string_view target) {
   return path;
 }
 
+bool LooksLikeGrpcMethod(const GrpcPath& path) {
+  const auto dot = path.service.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  const char service_initial = path.service[dot + 1];
+  return service_initial >= 'A' && service_initial <= 'Z' && path.method.front() >= 'A' &&
+         path.method.front() <= 'Z';
+}
+
 std::string_view RpcTypeName(RpcType type) {
   switch (type) {
     case RpcType::kUnary: return "unary";

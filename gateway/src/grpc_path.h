@@ -19,6 +19,11 @@ struct GrpcPath {
 // legacy callers add one; anything else shaped differently is not a gRPC path.
 std::optional<GrpcPath> ParseGrpcPath(std::string_view target);
 
+// Whether an unregistered path is still plainly meant as a gRPC method, by protobuf's naming
+// style: a package ("pkg.Service"), and Service and Method in UpperCamelCase. REST paths such as
+// /v1/users or /api/health are not.
+bool LooksLikeGrpcMethod(const GrpcPath& path);
+
 enum class RpcType { kUnary, kClientStream, kServerStream, kBidiStream };
 std::string_view RpcTypeName(RpcType type);  // go-grpc-prometheus names: "unary", ...
 

@@ -52,14 +52,16 @@ void AppendJsonString(std::string& out, std::string_view s) {
 Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& methods,
                    bool metrics_enabled) {
   Route route;
-  if (const auto grpc = ParseGrpcPath(target)) {
-    route.kind = RouteKind::kGrpc;
-    route.grpc = *grpc;
-    const std::string_view path = target.substr(0, target.find('?'));
-    route.method_index = methods.Find(path);
-    return route;
-  }
   const std::string_view path = target.substr(0, target.find('?'));
+  if (const auto grpc = ParseGrpcPath(path)) {
+    const int index = methods.Find(path);
+    if (index >= 0 || LooksLikeGrpcMethod(*grpc)) {
+      route.kind = RouteKind::kGrpc;
+      route.grpc = *grpc;
+      route.method_index = index;
+      return route;
+    }
+  }
   if (path == "/healthz")
     route.kind = RouteKind::kHealthz;
   else if (path == "/readyz")

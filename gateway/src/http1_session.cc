@@ -69,16 +69,20 @@ void Http1Session::OnHeader(beast::error_code ec) {
       ec == net::error::connection_reset) {
     return Close();  // the client left mid-request
   }
-  if (ec)
+  // While reading the header, body_limit means a declared Content-Length over the cap; Beast
+  // reports it once every field is parsed, so the request line and fields are all there.
+  const bool declared_too_large = ec == http::error::body_limit;
+  if (ec && !declared_too_large) {
     return SendError(http::status::bad_request, "malformed HTTP/1.x request: " + ec.message());
+  }
 
   const auto& req = parser_->get();
   // Bodies we will not read whole: declared too large, or the client waits for 100-continue.
   // Answer now and close, so no body byte is ever taken for the next request.
   const auto length = parser_->content_length();
-  const bool too_large = length && *length > shared_.options.max_body_bytes;
+  const bool too_large = declared_too_large || (length && *length > shared_.options.max_body_bytes);
   if (too_large) shared_.metrics.limits.Inc(Limit::kBodySize);
-  if (!parser_->is_done() && (too_large || req.count(http::field::expect) > 0)) {
+  if (too_large || (!parser_->is_done() && req.count(http::field::expect) > 0)) {
     return Respond(false);
   }
   if (parser_->is_done()) return Respond(req.keep_alive());

@@ -208,8 +208,10 @@ std::string Metrics::Render() const {
   const std::size_t n_methods = methods_ ? methods_->methods().size() : 0;
   for (std::size_t m = 0; m <= n_methods; ++m) {
     const bool registered = m > 0;
-    const std::string_view service = registered ? methods_->methods()[m - 1].service : "unknown";
-    const std::string_view method = registered ? methods_->methods()[m - 1].method : "unknown";
+    const std::string_view service =
+        registered ? std::string_view(methods_->methods()[m - 1].service) : "unknown";
+    const std::string_view method =
+        registered ? std::string_view(methods_->methods()[m - 1].method) : "unknown";
     for (std::size_t v = 0; v < kHttpMethods; ++v) {
       const std::uint64_t count = rejections_[m * kHttpMethods + v].Value();
       if (count == 0 && !(registered && static_cast<HttpMethod>(v) == HttpMethod::kPost)) {

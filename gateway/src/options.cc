@@ -229,8 +229,8 @@ std::string Usage() {
       "Every flag can also be set by its environment variable; flags win.\n\n";
   const Options defaults;
   for (const Flag& f : kFlags) {
-    fmt::format_to(std::back_inserter(out), "  --{:<38} {}\n  {:<40} env {}, default {:?}\n\n",
-                   f.name, f.help, "", f.env, f.show(defaults));
+    fmt::format_to(std::back_inserter(out), "  --{}  [{}]  default {:?}\n      {}\n", f.name, f.env,
+                   f.show(defaults), f.help);
   }
   return out;
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds h2gate with its tests and runs the whole suite: unit tests, then end-to-end tests with
+# real clients (gRPC C++, nghttp2, curl, Python grpcio, promtool) on 127.0.0.1.
+# Environment: BUILD_DIR (default build), H2GATE_SANITIZE (e.g. address,undefined or thread).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh test
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DH2GATE_SANITIZE="${H2GATE_SANITIZE:-}" \
+  >/dev/null
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure -j"$(nproc)" --timeout 600

@@ -1,0 +1,144 @@
+// Graceful shutdown: in process through the library, and through the real binary and SIGTERM.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <regex>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "support/fixture.h"
+#include "support/net.h"
+#include "support/process.h"
+
+namespace h2gate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Drain : public GatewayTest {
+ protected:
+  void SetUp() override {
+    Options o = TestOptions();
+    o.shutdown_delay = 700ms;
+    o.drain_timeout = 5s;
+    StartGateway(o);
+  }
+};
+
+TEST_F(Drain, InFlightStreamFinishesReadinessFlipsNewConnectionsRefused) {
+  auto stub = NewStub();
+  auto health = grpc::health::v1::Health::NewStub(NewChannel());
+  grpc::health::v1::HealthCheckRequest hreq;
+  grpc::health::v1::HealthCheckResponse hresp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(health->Check(&ctx, hreq, &hresp).ok());  // connect before the drain
+  }
+
+  // A stream that stays in flight for 1.5 s: past the shutdown delay, inside the drain timeout.
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  echo::v1::StreamRequest req;
+  req.set_message("drain");
+  req.set_count(2);
+  req.set_hold_ms(1500);
+  auto reader = stub->ServerStream(&stream_ctx, req);
+  echo::v1::EchoResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+
+  gateway_->Shutdown();
+  std::this_thread::sleep_for(200ms);
+  // During the shutdown delay: still serving, but not ready.
+  EXPECT_EQ(StatusOf(Http("GET", "/readyz")), 503);
+  EXPECT_EQ(StatusOf(Http("GET", "/healthz")), 200);
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(health->Check(&ctx, hreq, &hresp).ok());
+    EXPECT_EQ(hresp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  }
+  std::this_thread::sleep_for(900ms);  // past the delay: the listener is closed
+  RawClient late(port_);
+  EXPECT_FALSE(late.connected()) << "new connections are refused once draining";
+
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_FALSE(reader->Read(&resp));
+  const auto status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  gateway_->Wait();
+}
+
+// The binary under load, SIGTERM after SIGTERM, a fresh process each time: every one obeyed.
+TEST(BinarySignals, SigtermUnderLoadAlwaysExitsCleanly) {
+  constexpr int kRounds = 15;
+  for (int round = 0; round < kRounds; ++round) {
+    Child child({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--drain-timeout=5s",
+                 "--log-level=info"});
+    ASSERT_TRUE(child.WaitForOutput(" listening on ", 10s)) << child.output();
+    std::smatch m;
+    const std::string out = child.output();
+    ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
+    const std::string address = "127.0.0.1:" + m[1].str();
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0};
+    std::vector<std::thread> load;
+    for (int t = 0; t < 4; ++t) {
+      load.emplace_back([&] {
+        auto stub = echo::v1::Echo::NewStub(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+        for (int i = 0; i < 5000 && !stop; ++i) {  // bounded; stopped after the exit below
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+          echo::v1::EchoRequest req;
+          echo::v1::EchoResponse resp;
+          if (stub->Echo(&ctx, req, &resp).ok()) ok++;
+        }
+      });
+    }
+    for (int i = 0; i < 200 && ok < 50; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_GE(ok, 50) << "load did not start; round " << round;
+    ASSERT_EQ(kill(child.pid(), SIGTERM), 0);
+    bool timed_out = false;
+    const int code = child.Wait(15s, &timed_out);
+    stop = true;
+    for (auto& t : load) t.join();
+    ASSERT_FALSE(timed_out) << "round " << round << " ignored SIGTERM:\n" << child.output();
+    ASSERT_EQ(code, 0) << "round " << round << ":\n" << child.output();
+    EXPECT_NE(child.output().find("SIGTERM received"), std::string::npos);
+    EXPECT_NE(child.output().find("drained; exiting"), std::string::npos);
+  }
+}
+
+TEST(BinaryFlags, HelpAndBadValues) {
+  const auto help = RunProcess({BinaryDir() + "/server/h2gate", "--help"}, 10s);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--listen"), std::string::npos);
+  EXPECT_NE(help.output.find("H2GATE_LISTEN"), std::string::npos);
+  const auto bad = RunProcess({BinaryDir() + "/server/h2gate", "--listen=0.0.0.0:99999"}, 10s);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("invalid --listen=\"0.0.0.0:99999\""), std::string::npos) << bad.output;
+  const auto bad_env =
+      RunProcess({"env", "H2GATE_SNIFF_TIMEOUT=soon", BinaryDir() + "/server/h2gate"}, 10s);
+  EXPECT_EQ(bad_env.exit_code, 2);
+  EXPECT_NE(bad_env.output.find("invalid H2GATE_SNIFF_TIMEOUT=\"soon\""), std::string::npos);
+}
+
+TEST(BinaryFlags, PortInUseFailsStartup) {
+  Child first({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0"});
+  ASSERT_TRUE(first.WaitForOutput(" listening on ", 10s)) << first.output();
+  std::smatch m;
+  const std::string out = first.output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
+  const auto second =
+      RunProcess({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:" + m[1].str()}, 10s);
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.output.find("cannot bind 127.0.0.1:" + m[1].str()), std::string::npos)
+      << second.output;
+  kill(first.pid(), SIGTERM);
+  EXPECT_EQ(first.Wait(10s), 0);
+}
+
+}  // namespace
+}  // namespace h2gate::testing

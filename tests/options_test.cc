@@ -1,0 +1,86 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "h2gate/gateway.h"
+
+namespace h2gate {
+namespace {
+
+ParsedOptions Parse(std::vector<std::string_view> args,
+                    std::map<std::string, std::string> env = {}) {
+  return ParseOptions(args, [&env](const char* name) -> const char* {
+    const auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Options, DefaultsListenOn8080) {
+  const auto p = Parse({});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.options.listen, "0.0.0.0:8080");
+  EXPECT_EQ(p.options.sniff_timeout, std::chrono::seconds(5));
+}
+
+TEST(Options, FlagsInBothForms) {
+  const auto p = Parse({"--listen=127.0.0.1:0", "--sniff-timeout", "250ms", "--io-threads=2",
+                        "--metrics=false", "--drain-timeout=1m"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.options.listen, "127.0.0.1:0");
+  EXPECT_EQ(p.options.sniff_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(p.options.io_threads, 2);
+  EXPECT_FALSE(p.options.metrics);
+  EXPECT_EQ(p.options.drain_timeout, std::chrono::minutes(1));
+}
+
+TEST(Options, EnvironmentAppliesAndFlagsWin) {
+  const auto p = Parse({"--idle-timeout=3s"}, {{"H2GATE_LISTEN", "[::1]:9000"},
+                                               {"H2GATE_IDLE_TIMEOUT", "9s"},
+                                               {"H2GATE_MAX_CONNECTIONS", "5"}});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.options.listen, "[::1]:9000");
+  EXPECT_EQ(p.options.idle_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(p.options.max_connections, 5);
+}
+
+TEST(Options, ErrorsNameTheFlagAndValue) {
+  EXPECT_EQ(Parse({"--listen=nowhere"}).error,
+            "invalid --listen=\"nowhere\": not HOST:PORT (like 0.0.0.0:8080 or [::1]:0)");
+  EXPECT_EQ(Parse({"--sniff-timeout=5"}).error,
+            "invalid --sniff-timeout=\"5\": not a duration (like 250ms, 5s, 2m, 1h)");
+  EXPECT_EQ(Parse({"--io-threads=0"}).error,
+            "invalid --io-threads=\"0\": must be between 1 and 64");
+  EXPECT_EQ(Parse({"--bogus=1"}).error, "unknown flag --bogus (see --help)");
+  EXPECT_EQ(Parse({"--listen"}).error, "flag --listen needs a value");
+  EXPECT_EQ(Parse({"listen"}).error,
+            "unexpected argument \"listen\" (flags look like --name=value)");
+  EXPECT_EQ(Parse({}, {{"H2GATE_LOG_LEVEL", "loud"}}).error,
+            "invalid H2GATE_LOG_LEVEL=\"loud\": not one of trace, debug, info, warn, error, "
+            "critical, off");
+}
+
+TEST(Options, RejectsBadAddressesAndNumbers) {
+  for (std::string_view bad :
+       {"--listen=1.2.3.4", "--listen=:80", "--listen=1.2.3.4:65536", "--listen=::1:80",
+        "--listen=host.example:80", "--max-connections=-1", "--max-connections=1x",
+        "--max-header-bytes=10", "--sniff-timeout=-1s", "--sniff-timeout=5d", "--metrics=maybe"}) {
+    EXPECT_NE(Parse({bad}).error, "") << bad;
+  }
+  for (std::string_view good : {"--listen=localhost:0", "--listen=[::]:8080",
+                                "--direct-listen=", "--sniff-timeout=0", "--idle-timeout=1h"}) {
+    EXPECT_EQ(Parse({good}).error, "") << good;
+  }
+}
+
+TEST(Options, HelpListsEveryFlagWithItsVariableAndDefault) {
+  EXPECT_TRUE(Parse({"--help"}).help);
+  const std::string usage = Usage();
+  for (std::string_view want :
+       {"--listen", "H2GATE_LISTEN", "\"0.0.0.0:8080\"", "--sniff-timeout", "\"5s\"",
+        "--max-connections", "--drain-timeout", "H2GATE_SHUTDOWN_DELAY", "--log-level"}) {
+    EXPECT_NE(usage.find(want), std::string::npos) << want;
+  }
+}
+
+}  // namespace
+}  // namespace h2gate
