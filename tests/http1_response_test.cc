@@ -37,26 +37,39 @@ TEST(GrpcPath, Shapes) {
 
 TEST(Route, Kinds) {
   const auto m = Methods();
-  EXPECT_EQ(RouteRequest(http::verb::post, "/echo.v1.Echo/Echo", m, true).method_index, 0);
-  EXPECT_EQ(RouteRequest(http::verb::get, "/echo.v1.Echo/Nope", m, true).kind, RouteKind::kGrpc);
-  EXPECT_EQ(RouteRequest(http::verb::get, "/echo.v1.Echo/Nope", m, true).method_index, -1);
-  EXPECT_EQ(RouteRequest(http::verb::get, "/healthz", m, true).kind, RouteKind::kHealthz);
-  EXPECT_EQ(RouteRequest(http::verb::head, "/readyz?x", m, true).kind, RouteKind::kReadyz);
-  EXPECT_EQ(RouteRequest(http::verb::get, "/metrics", m, true).kind, RouteKind::kMetrics);
-  EXPECT_EQ(RouteRequest(http::verb::get, "/metrics", m, false).kind, RouteKind::kNotFound);
-  EXPECT_EQ(RouteRequest(http::verb::post, "/healthz", m, true).kind, RouteKind::kMethodNotAllowed);
-  EXPECT_EQ(RouteRequest(http::verb::get, "/", m, true).kind, RouteKind::kNotFound);
+  EXPECT_EQ(RouteRequest(http::verb::post, "/echo.v1.Echo/Echo", m, {}).method_index, 0);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/echo.v1.Echo/Nope", m, {}).kind, RouteKind::kGrpc);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/echo.v1.Echo/Nope", m, {}).method_index, -1);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/healthz", m, {}).kind, RouteKind::kHealthz);
+  EXPECT_EQ(RouteRequest(http::verb::head, "/readyz?x", m, {}).kind, RouteKind::kReadyz);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/metrics", m, {}).kind, RouteKind::kMetrics);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/metrics", m, {.operator_endpoints = false}).kind,
+            RouteKind::kNotFound);
+  EXPECT_EQ(RouteRequest(http::verb::post, "/healthz", m, {}).kind, RouteKind::kMethodNotAllowed);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/", m, {}).kind, RouteKind::kNotFound);
+  EXPECT_EQ(RouteRequest(http::verb::get, "/debug/legacy-callers?format=text", m, {}).kind,
+            RouteKind::kLegacyCallers);
+  EXPECT_EQ(RouteRequest(http::verb::delete_, "/debug/legacy-callers", m, {}).kind,
+            RouteKind::kLegacyCallersReset);
+  EXPECT_EQ(RouteRequest(http::verb::post, "/debug/legacy-callers", m, {}).kind,
+            RouteKind::kMethodNotAllowed);
+  EXPECT_EQ(
+      RouteRequest(http::verb::get, "/debug/legacy-callers", m, {.operator_endpoints = false}).kind,
+      RouteKind::kNotFound);
+  // The admin port answers no 426: gRPC paths are just not found there.
+  EXPECT_EQ(RouteRequest(http::verb::post, "/echo.v1.Echo/Echo", m, {.grpc = false}).kind,
+            RouteKind::kNotFound);
   // REST-looking paths are not gRPC methods; registered ones are, whatever their style.
   for (std::string_view rest : {"/v1/users", "/api/health", "/api.example/users", "/Svc/M"}) {
-    EXPECT_EQ(RouteRequest(http::verb::get, rest, m, true).kind, RouteKind::kNotFound) << rest;
+    EXPECT_EQ(RouteRequest(http::verb::get, rest, m, {}).kind, RouteKind::kNotFound) << rest;
   }
   MethodTable odd({{"Svc", "m", "/Svc/m", RpcType::kUnary}});
-  EXPECT_EQ(RouteRequest(http::verb::post, "/Svc/m", odd, true).method_index, 0);
+  EXPECT_EQ(RouteRequest(http::verb::post, "/Svc/m", odd, {}).method_index, 0);
 }
 
 TEST(UpgradeRequired, RegisteredMethod) {
   const auto m = Methods();
-  const Route route = RouteRequest(http::verb::post, "/echo.v1.Echo/Echo", m, true);
+  const Route route = RouteRequest(http::verb::post, "/echo.v1.Echo/Echo", m, {});
   Response res = UpgradeRequired({http::verb::post, "POST", "/echo.v1.Echo/Echo", 11}, route, m);
   Finalize(res, true, false);
   EXPECT_EQ(res.result_int(), 426);
@@ -81,7 +94,7 @@ TEST(UpgradeRequired, RegisteredMethod) {
 
 TEST(UpgradeRequired, UnregisteredMethodIsToldApartAndListsServices) {
   const auto m = Methods();
-  const Route route = RouteRequest(http::verb::get, "/shop.Cart/Add", m, true);
+  const Route route = RouteRequest(http::verb::get, "/shop.Cart/Add", m, {});
   Response res = UpgradeRequired({http::verb::get, "GET", "/shop.Cart/Add", 10}, route, m);
   Finalize(res, false, false);
   EXPECT_EQ(res.result_int(), 426);
@@ -113,7 +126,7 @@ TEST(Finalize, ConnectionHeader) {
   Response r10 = JsonError(http::status::not_found, 5, "x", 10);
   Finalize(r10, true, false);
   EXPECT_EQ(r10[http::field::connection], "keep-alive");
-  const Route grpc = RouteRequest(http::verb::post, "/a.B/C", Methods(), true);
+  const Route grpc = RouteRequest(http::verb::post, "/a.B/C", Methods(), {});
   Response up = UpgradeRequired({http::verb::post, "POST", "/a.B/C", 11}, grpc, Methods());
   Finalize(up, false, false);
   EXPECT_EQ(up[http::field::connection], "Upgrade, close");
@@ -121,7 +134,7 @@ TEST(Finalize, ConnectionHeader) {
 
 TEST(Finalize, HeadKeepsLengthDropsBody) {
   Response res = Answer({http::verb::head, "HEAD", "/healthz", 11},
-                        RouteRequest(http::verb::head, "/healthz", Methods(), true), true);
+                        RouteRequest(http::verb::head, "/healthz", Methods(), {}), true);
   const auto size = res.body().size();
   Finalize(res, true, true);
   EXPECT_EQ(res.body(), "");
@@ -130,7 +143,7 @@ TEST(Finalize, HeadKeepsLengthDropsBody) {
 
 TEST(Answer, ReadyzFollowsDraining) {
   const auto m = Methods();
-  const Route ready = RouteRequest(http::verb::get, "/readyz", m, true);
+  const Route ready = RouteRequest(http::verb::get, "/readyz", m, {});
   EXPECT_EQ(Answer({http::verb::get, "GET", "/readyz", 11}, ready, true).result_int(), 200);
   const auto draining = Answer({http::verb::get, "GET", "/readyz", 11}, ready, false);
   EXPECT_EQ(draining.result_int(), 503);
@@ -141,7 +154,7 @@ TEST(Answer, NotFoundEchoesHostileTargetsSafely) {
   std::string target = "/\"\\\n\x01\xff";
   target += std::string(1000, 'a');
   const auto res = Answer({http::verb::get, "GET", target, 11},
-                          RouteRequest(http::verb::get, target, Methods(), true), true);
+                          RouteRequest(http::verb::get, target, Methods(), {}), true);
   EXPECT_EQ(res.result_int(), 404);
   EXPECT_LT(res.body().size(), 600u);  // the echoed target is clipped
   const auto json = ParseJson(res.body());

@@ -16,7 +16,8 @@ TEST(Metrics, RejectionSeriesAreBoundedByTheMethodTable) {
   for (int i = 0; i < 10000; ++i) metrics.CountRejection(-1, HttpMethod::kPost);
   metrics.CountRejection(0, HttpMethod::kGet);
   metrics.CountRejection(0, HttpMethod::kOther);
-  const std::string text = metrics.Render();
+  std::string text;
+  metrics.Render(text);
   EXPECT_NE(text.find("h2gate_http1_rejections_total{grpc_service=\"unknown\",grpc_method="
                       "\"unknown\",http_method=\"POST\",registered=\"false\"} 10000\n"),
             std::string::npos)
@@ -42,7 +43,7 @@ TEST(Metrics, OutOfRangeMethodIndexIsIgnored) {
 }
 
 TEST(Metrics, HistogramBucketsAreCumulativeWithInf) {
-  Histogram h;
+  Histogram h(Histogram::kStepBounds);
   h.Observe(std::chrono::microseconds(50));  // <= 0.0001
   h.Observe(std::chrono::milliseconds(3));   // <= 0.005
   h.Observe(std::chrono::seconds(60));       // +Inf only
@@ -55,11 +56,16 @@ TEST(Metrics, HistogramBucketsAreCumulativeWithInf) {
   EXPECT_NE(out.find("x_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
   EXPECT_NE(out.find("x_seconds_count 3\n"), std::string::npos);
   EXPECT_NE(out.find("x_seconds_sum 60.00305\n"), std::string::npos);
+  std::string labelled;
+  h.Render(labelled, "y_seconds", "a=\"b\"");
+  EXPECT_NE(labelled.find("y_seconds_bucket{a=\"b\",le=\"+Inf\"} 3\n"), std::string::npos);
+  EXPECT_NE(labelled.find("y_seconds_count{a=\"b\"} 3\n"), std::string::npos);
 }
 
 TEST(Metrics, EveryFamilyHasHelpAndType) {
   Metrics metrics;
-  const std::string text = metrics.Render();
+  std::string text;
+  metrics.Render(text);
   std::size_t helps = 0, types = 0;
   for (std::size_t pos = 0; (pos = text.find("# HELP ", pos)) != std::string::npos; ++pos) ++helps;
   for (std::size_t pos = 0; (pos = text.find("# TYPE ", pos)) != std::string::npos; ++pos) ++types;
@@ -80,7 +86,7 @@ TEST(Metrics, ConcurrentCountsAddUpExactly) {
         metrics.limits.Inc(Limit::kSniffTimeout);
         metrics.connections_open.Add(1);
         metrics.connections_open.Add(-1);
-        metrics.sniff_duration.Observe(std::chrono::microseconds(i % 2000));
+        metrics.ObserveSniff(SniffOutcome::kHttp1, std::chrono::microseconds(i % 2000));
       }
     });
   }
@@ -88,8 +94,12 @@ TEST(Metrics, ConcurrentCountsAddUpExactly) {
   EXPECT_EQ(metrics.Rejections(0, HttpMethod::kPost), std::uint64_t{kThreads} * kEach);
   EXPECT_EQ(metrics.limits.Value(Limit::kSniffTimeout), std::uint64_t{kThreads} * kEach);
   EXPECT_EQ(metrics.connections_open.Value(), 0);
-  const std::string text = metrics.Render();
-  EXPECT_NE(text.find("h2gate_sniff_duration_seconds_count 800000\n"), std::string::npos);
+  std::string sniff;
+  metrics.sniff_duration[static_cast<std::size_t>(SniffOutcome::kHttp1)].Render(sniff, "s");
+  EXPECT_NE(sniff.find("s_count 800000\n"), std::string::npos) << sniff;
+  std::string text;
+  metrics.Render(text);
+  EXPECT_EQ(metrics.sniff_failures.Value(SniffFailure::kTimeout), 0u);
 }
 
 }  // namespace

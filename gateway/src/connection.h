@@ -6,7 +6,9 @@
 #include <string>
 #include <string_view>
 
+#include "grpc_metrics.h"
 #include "h2gate/gateway.h"
+#include "legacy_callers.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -23,9 +25,12 @@ class HandoffTarget {
 
 // Owned by the gateway; outlives every connection.
 struct Shared {
-  explicit Shared(Options o) : options(std::move(o)) {}
+  explicit Shared(Options o)
+      : options(std::move(o)), legacy_callers(options.legacy_callers_capacity) {}
   const Options options;
   Metrics metrics;
+  GrpcMetrics grpc_metrics;
+  LegacyCallers legacy_callers;
   MethodTable methods;
   HandoffTarget* handoff = nullptr;
   std::atomic<bool> draining{false};
@@ -33,6 +38,15 @@ struct Shared {
   LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
   LogLimiter error_log{20};
 };
+
+// The whole /metrics page: the gateway's, the process's and the embedded gRPC server's.
+inline std::string RenderMetrics(const Shared& shared) {
+  std::string out;
+  out.reserve(16384);
+  shared.metrics.Render(out);
+  shared.grpc_metrics.Render(out);
+  return out;
+}
 
 // Keeps h2gate_connections_open right: counted while some session owns the connection.
 class ConnectionSlot {
@@ -57,7 +71,8 @@ class ConnectionSlot {
 // Identifies a connection in every log line: "conn=42 peer=127.0.0.1:5555".
 struct ConnectionLabel {
   std::uint64_t id = 0;
-  std::string peer;
+  std::string peer;     // "ip:port", "[v6]:port"
+  std::string peer_ip;  // the address alone, as legacy callers are keyed
 };
 
 }  // namespace h2gate

@@ -52,7 +52,10 @@ void BlockShutdownSignals() {
 
 class Gateway::Impl {
  public:
-  explicit Impl(Options options) : shared_(std::move(options)), listener_(io_, shared_) {}
+  explicit Impl(Options options)
+      : shared_(std::move(options)), listener_(io_, shared_), admin_(io_, shared_, true) {
+    interceptors_.push_back(shared_.grpc_metrics.NewInterceptorFactory());
+  }
 
   ~Impl() {
     Shutdown();
@@ -60,9 +63,15 @@ class Gateway::Impl {
   }
 
   grpc::ServerBuilder& builder() { return builder_; }
+  void AddInterceptorFactory(
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> factory) {
+    interceptors_.push_back(std::move(factory));
+  }
 
   bool Start(std::string* error) {
-    if (spdlog::get("h2gate") == nullptr) SetUpLogging(shared_.options.log_level);
+    if (spdlog::get("h2gate") == nullptr) {
+      SetUpLogging(shared_.options.log_level, shared_.options.log_format);
+    }
     const Options& o = shared_.options;
     const auto listen = ParseHostPort(o.listen);
     if (!listen) {
@@ -71,6 +80,15 @@ class Gateway::Impl {
     }
     // Bind first: a port in use fails start-up before gRPC spins up.
     if (!listener_.Bind(*listen, error)) return false;
+    std::optional<HostPort> admin;
+    if (!o.admin_listen.empty()) {
+      admin = ParseHostPort(o.admin_listen);
+      if (!admin) {
+        *error = fmt::format("invalid --admin-listen={:?}: not HOST:PORT", o.admin_listen);
+        return false;
+      }
+      if (!admin_.Bind(*admin, error)) return false;
+    }
 
     static std::once_flag grpc_globals;
     std::call_once(grpc_globals, [] {
@@ -78,6 +96,7 @@ class Gateway::Impl {
       grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     });
     ConfigureGrpc();
+    builder_.experimental().SetInterceptorCreators(std::move(interceptors_));
     auto acceptor = builder_.experimental().AddExternalConnectionAcceptor(
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         grpc::InsecureServerCredentials());
@@ -99,26 +118,30 @@ class Gateway::Impl {
     shared_.handoff = &*handoff_;
     shared_.methods = MethodTable(DescribeMethods(service_names));
     shared_.metrics.SetMethods(&shared_.methods);
+    shared_.grpc_metrics.SetMethods(&shared_.methods);
     if (auto* health = server_->GetHealthCheckService()) {
       for (const auto& name : service_names) health->SetServingStatus(name, true);
     }
     shared_.metrics.ready.Set(1);
 
     listener_.Start();
+    if (admin) admin_.Start();
     threads_.reserve(o.io_threads);
     for (int i = 0; i < o.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 
     std::string services;
     for (const auto& s : shared_.methods.Services()) services += (services.empty() ? "" : ", ") + s;
-    spdlog::info("h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}; services: {}",
+    spdlog::info("h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}{}; services: {}",
                  kVersion, listen->host, listener_.port(),
                  o.direct_listen.empty() ? "" : fmt::format(", gRPC direct on {}", o.direct_listen),
+                 admin ? fmt::format(", admin on {}:{}", admin->host, admin_.port()) : "",
                  services);
     started_ = true;
     return true;
   }
 
   int port() const { return listener_.port(); }
+  int admin_port() const { return admin_.port(); }
 
   void Shutdown() {
     std::call_once(shutdown_once_, [this] {
@@ -185,6 +208,7 @@ class Gateway::Impl {
     std::promise<void> stopped;
     net::post(io_, [this, &stopped] {
       listener_.Stop();
+      admin_.Stop();
       stopped.set_value();
     });
     stopped.get_future().wait();
@@ -203,7 +227,9 @@ class Gateway::Impl {
   net::io_context io_;
   Shared shared_;
   Listener listener_;
+  Listener admin_;  // bound only with --admin-listen
   grpc::ServerBuilder builder_;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
   std::optional<GrpcHandoff> handoff_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::thread> threads_;
@@ -220,9 +246,14 @@ Gateway::Gateway(Options options) : impl_(std::make_unique<Impl>(std::move(optio
 Gateway::~Gateway() = default;
 
 void Gateway::RegisterService(grpc::Service* service) { impl_->builder().RegisterService(service); }
+void Gateway::AddInterceptorFactory(
+    std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> factory) {
+  impl_->AddInterceptorFactory(std::move(factory));
+}
 grpc::ServerBuilder& Gateway::builder() { return impl_->builder(); }
 bool Gateway::Start(std::string* error) { return impl_->Start(error); }
 int Gateway::port() const { return impl_->port(); }
+int Gateway::admin_port() const { return impl_->admin_port(); }
 void Gateway::Shutdown() { impl_->Shutdown(); }
 void Gateway::Wait() { impl_->Wait(); }
 

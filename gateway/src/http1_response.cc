@@ -50,10 +50,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
 }
 
 Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& methods,
-                   bool metrics_enabled) {
+                   const RouteOptions& options) {
   Route route;
   const std::string_view path = target.substr(0, target.find('?'));
-  if (const auto grpc = ParseGrpcPath(path)) {
+  if (const auto grpc = options.grpc ? ParseGrpcPath(path) : std::nullopt) {
     const int index = methods.Find(path);
     if (index >= 0 || LooksLikeGrpcMethod(*grpc)) {
       route.kind = RouteKind::kGrpc;
@@ -62,16 +62,22 @@ Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& 
       return route;
     }
   }
+  const bool read = verb == http::verb::get || verb == http::verb::head;
   if (path == "/healthz")
     route.kind = RouteKind::kHealthz;
   else if (path == "/readyz")
     route.kind = RouteKind::kReadyz;
-  else if (path == "/metrics" && metrics_enabled)
+  else if (path == "/metrics" && options.operator_endpoints)
     route.kind = RouteKind::kMetrics;
-  else
+  else if (path == "/debug/legacy-callers" && options.operator_endpoints) {
+    route.kind =
+        verb == http::verb::delete_ ? RouteKind::kLegacyCallersReset : RouteKind::kLegacyCallers;
+    if (!read && verb != http::verb::delete_) route.kind = RouteKind::kMethodNotAllowed;
     return route;
-  if (verb != http::verb::get && verb != http::verb::head)
-    route.kind = RouteKind::kMethodNotAllowed;
+  } else {
+    return route;
+  }
+  if (!read) route.kind = RouteKind::kMethodNotAllowed;
   return route;
 }
 
@@ -134,12 +140,17 @@ Response Answer(const RequestFacts& req, const Route& route, bool ready) {
       return JsonError(http::status::service_unavailable, kUnavailable,
                        "draining: this instance is shutting down", req.version);
     case RouteKind::kMethodNotAllowed: {
+      const bool debug = req.target.starts_with("/debug/");
+      const std::string_view allow = debug ? "GET, HEAD, DELETE" : "GET, HEAD";
       Response res =
           JsonError(http::status::method_not_allowed, kUnimplemented,
-                    fmt::format("{} only answers GET and HEAD", Clip(req.target)), req.version);
-      res.set(http::field::allow, "GET, HEAD");
+                    fmt::format("{} only answers {}", Clip(req.target), allow), req.version);
+      res.set(http::field::allow, allow);
       return res;
     }
+    case RouteKind::kLegacyCallersReset:
+      return Make(http::status::ok, req.version, "application/json", "{\"status\":\"reset\"}\n");
+    case RouteKind::kLegacyCallers:
     case RouteKind::kGrpc:
     case RouteKind::kMetrics:
     case RouteKind::kNotFound: break;
@@ -153,9 +164,8 @@ Response Answer(const RequestFacts& req, const Route& route, bool ready) {
   return JsonError(http::status::not_found, kNotFound, message, req.version);
 }
 
-Response MetricsResponse(std::string body, unsigned version) {
-  return Make(http::status::ok, version, "text/plain; version=0.0.4; charset=utf-8",
-              std::move(body));
+Response Rendered(std::string body, std::string_view content_type, unsigned version) {
+  return Make(http::status::ok, version, std::string(content_type), std::move(body));
 }
 
 void Finalize(Response& res, bool keep_alive, bool head_request) {

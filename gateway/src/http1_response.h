@@ -15,7 +15,22 @@ namespace h2gate {
 
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
-enum class RouteKind { kGrpc, kHealthz, kReadyz, kMetrics, kNotFound, kMethodNotAllowed };
+enum class RouteKind {
+  kGrpc,
+  kHealthz,
+  kReadyz,
+  kMetrics,
+  kLegacyCallers,       // GET /debug/legacy-callers
+  kLegacyCallersReset,  // DELETE /debug/legacy-callers
+  kNotFound,
+  kMethodNotAllowed
+};
+
+// Which routes a listener serves.
+struct RouteOptions {
+  bool grpc = true;                // 426 on gRPC paths (off on the admin port: 404 there)
+  bool operator_endpoints = true;  // /metrics and /debug/legacy-callers
+};
 
 struct Route {
   RouteKind kind = RouteKind::kNotFound;
@@ -24,7 +39,7 @@ struct Route {
 };
 
 Route RouteRequest(boost::beast::http::verb verb, std::string_view target,
-                   const MethodTable& methods, bool metrics_enabled);
+                   const MethodTable& methods, const RouteOptions& options);
 
 // Facts about the request that shape the answer.
 struct RequestFacts {
@@ -45,7 +60,10 @@ Response JsonError(boost::beast::http::status status, int grpc_code, std::string
 // 404 / 405 / healthz / readyz answers for `route`. `ready` is false while draining.
 Response Answer(const RequestFacts& req, const Route& route, bool ready);
 
-Response MetricsResponse(std::string body, unsigned version);
+// 200 with a body rendered elsewhere (metrics, reports).
+Response Rendered(std::string body, std::string_view content_type, unsigned version);
+
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 // Sets Connection (and Content-Length) for keep-alive or close; 426 keeps its "Upgrade" token.
 void Finalize(Response& res, bool keep_alive, bool head_request);

@@ -1,5 +1,6 @@
 #include "http1_session.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -19,14 +20,18 @@ constexpr std::size_t kLingerBytes = 1 << 20;
 }  // namespace
 
 Http1Session::Http1Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared& shared,
-                           ConnectionSlot slot, ConnectionLabel label)
+                           ConnectionSlot slot, ConnectionLabel label, bool admin)
     : stream_(std::move(stream)),
       buffer_(std::move(buffer)),
       shared_(shared),
       slot_(std::move(slot)),
-      label_(std::move(label)) {}
+      label_(std::move(label)),
+      routes_{.grpc = !admin, .operator_endpoints = admin || shared.options.metrics} {}
 
-void Http1Session::Start() { ReadHeader(); }
+void Http1Session::Start() {
+  if (buffer_.size() > 0) return ReadHeader();
+  WaitForRequest();
+}
 
 void Http1Session::WaitForRequest() {
   // The idle deadline runs until the next request's first byte; the header deadline from there.
@@ -112,8 +117,7 @@ void Http1Session::OnBody(beast::error_code ec) {
 void Http1Session::Respond(bool keep_alive) {
   const auto& req = parser_->get();
   const RequestFacts facts{req.method(), req.method_string(), req.target(), req.version()};
-  const Route route =
-      RouteRequest(req.method(), req.target(), shared_.methods, shared_.options.metrics);
+  const Route route = RouteRequest(req.method(), req.target(), shared_.methods, routes_);
   // An h2c upgrade request is never honoured (RFC 9113 deprecates it; it smuggles HTTP/2 past
   // HTTP/1 inspection): it gets the same answer, and the connection closes after it.
   if (req.count(http::field::upgrade) > 0 || shared_.draining.load(std::memory_order_relaxed)) {
@@ -121,24 +125,76 @@ void Http1Session::Respond(bool keep_alive) {
   }
 
   Response res;
-  if (route.kind == RouteKind::kGrpc) {
-    res = UpgradeRequired(facts, route, shared_.methods);
-    shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
-    std::uint64_t suppressed = 0;
-    if (shared_.rejection_log.Allow(&suppressed)) {
-      spdlog::info(
-          "conn={} peer={} 426 {} /{}/{} registered={} user-agent={:?} ({} similar suppressed)",
-          label_.id, label_.peer, std::string_view(req.method_string()), route.grpc.service,
-          route.grpc.method, route.method_index >= 0,
-          std::string_view(req[http::field::user_agent]).substr(0, 128), suppressed);
+  switch (route.kind) {
+    case RouteKind::kGrpc: res = Reject(facts, route); break;
+    case RouteKind::kMetrics:
+      res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
+      break;
+    case RouteKind::kLegacyCallers: {
+      const std::size_t limit = shared_.options.legacy_callers_capacity;
+      res = req.target().find("format=text") != std::string_view::npos
+                ? Rendered(shared_.legacy_callers.RenderText(limit), "text/plain; charset=utf-8",
+                           req.version())
+                : Rendered(shared_.legacy_callers.RenderJson(limit), "application/json",
+                           req.version());
+      break;
     }
-  } else if (route.kind == RouteKind::kMetrics) {
-    res = MetricsResponse(shared_.metrics.Render(), req.version());
-  } else {
-    res = Answer(facts, route, !shared_.draining.load(std::memory_order_relaxed));
+    case RouteKind::kLegacyCallersReset:
+      shared_.legacy_callers.Reset();
+      spdlog::info("conn={} peer={} legacy-caller report reset", label_.id, label_.peer);
+      res = Answer(facts, route, true);
+      break;
+    default: res = Answer(facts, route, !shared_.draining.load(std::memory_order_relaxed));
   }
   Finalize(res, keep_alive, req.method() == http::verb::head);
   Send(std::move(res), keep_alive);
+}
+
+Response Http1Session::Reject(const RequestFacts& facts, const Route& route) {
+  const auto& req = parser_->get();
+  const bool registered = route.method_index >= 0;
+  shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
+
+  const std::string client = ClientOf(req);
+  const std::string_view user_agent = req[http::field::user_agent];
+  const std::string path = fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  // Logged once per caller per interval, and never more than a few lines a second in all.
+  std::uint64_t suppressed = 0;
+  if (shared_.legacy_callers.Record(client, user_agent, path, registered,
+                                    std::chrono::system_clock::now(),
+                                    std::chrono::duration_cast<std::chrono::seconds>(
+                                        shared_.options.rejection_log_interval)) &&
+      shared_.rejection_log.Allow(&suppressed)) {
+    const std::string id = std::to_string(label_.id);
+    const std::string dropped = std::to_string(suppressed);
+    LogEvent(spdlog::level::info, "HTTP/1.x call on a gRPC path answered 426",
+             {{"event", "http1_rejection"},
+              {"conn", id},
+              {"peer", label_.peer},
+              {"client", client},
+              {"http_method", std::string_view(req.method_string()).substr(0, 16)},
+              {"path", path},
+              {"registered", registered ? "true" : "false"},
+              {"user_agent", user_agent.substr(0, LegacyCallers::kMaxFieldBytes)},
+              {"policy", "reject"},
+              {"suppressed", dropped}});
+  }
+  return UpgradeRequired(facts, route, shared_.methods);
+}
+
+// The caller to report: the peer, or the first X-Forwarded-For hop when the operator trusts the
+// proxy in front to set it. Only a well-formed IP address is taken from the header.
+std::string Http1Session::ClientOf(const http::request<http::string_body>& req) const {
+  if (shared_.options.trust_forwarded_for) {
+    std::string_view xff = req["X-Forwarded-For"];
+    xff = xff.substr(0, xff.find(','));
+    while (!xff.empty() && xff.front() == ' ') xff.remove_prefix(1);
+    while (!xff.empty() && xff.back() == ' ') xff.remove_suffix(1);
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(xff.substr(0, 64), ec);
+    if (!ec) return address.to_string();
+  }
+  return label_.peer_ip;
 }
 
 void Http1Session::SendError(http::status status, std::string_view message) {

@@ -20,8 +20,9 @@ namespace beast = boost::beast;
 class Http1Session : public std::enable_shared_from_this<Http1Session> {
  public:
   // `buffer` holds the bytes the sniffer already read: the start of the first request.
+  // `admin`: the admin listener's session, which serves operator endpoints and no 426.
   Http1Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared& shared,
-               ConnectionSlot slot, ConnectionLabel label);
+               ConnectionSlot slot, ConnectionLabel label, bool admin = false);
   void Start();
 
  private:
@@ -30,6 +31,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void OnHeader(beast::error_code ec);
   void OnBody(beast::error_code ec);
   void Respond(bool keep_alive);
+  Response Reject(const RequestFacts& facts, const Route& route);
+  std::string ClientOf(const beast::http::request<beast::http::string_body>& req) const;
   void SendError(beast::http::status status, std::string_view message);
   void Send(Response response, bool keep_alive);
   void OnWrite(beast::error_code ec, bool keep_alive);
@@ -43,6 +46,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   Shared& shared_;
   ConnectionSlot slot_;
   ConnectionLabel label_;
+  const RouteOptions routes_;
 };
 
 }  // namespace h2gate

@@ -4,14 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/strand.hpp>
 
+#include "http1_session.h"
 #include "sniff_session.h"
 
 namespace h2gate {
 namespace net = boost::asio;
 using net::ip::tcp;
 
-Listener::Listener(net::io_context& io, Shared& shared)
-    : io_(io), acceptor_(io), backoff_(io), shared_(shared) {}
+Listener::Listener(net::io_context& io, Shared& shared, bool admin)
+    : io_(io), acceptor_(io), backoff_(io), shared_(shared), admin_(admin) {}
 
 bool Listener::Bind(const HostPort& address, std::string* error) {
   boost::system::error_code ec;
@@ -63,15 +64,15 @@ void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
     return;
   }
   shared_.metrics.connections_accepted.Inc();
-  ConnectionLabel label{shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed), ""};
+  ConnectionLabel label;
+  label.id = shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed);
   boost::system::error_code peer_ec;
   const auto peer = socket.remote_endpoint(peer_ec);
   if (!peer_ec) {
-    label.peer = peer.address().is_v6()
-                     ? fmt::format("[{}]:{}", peer.address().to_string(), peer.port())
-                     : fmt::format("{}:{}", peer.address().to_string(), peer.port());
+    label.peer_ip = peer.address().to_string();
+    label.peer = peer.address().is_v6() ? fmt::format("[{}]:{}", label.peer_ip, peer.port())
+                                        : fmt::format("{}:{}", label.peer_ip, peer.port());
   }
-
   if (shared_.metrics.connections_open.Value() >= shared_.options.max_connections) {
     shared_.metrics.limits.Inc(Limit::kConnections);
     std::uint64_t suppressed = 0;
@@ -83,6 +84,12 @@ void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
     }
     boost::system::error_code ignored;
     socket.close(ignored);
+  } else if (admin_) {
+    // The admin port speaks HTTP/1.x only: no sniffing, no gRPC.
+    std::make_shared<Http1Session>(beast::tcp_stream(std::move(socket)), beast::flat_buffer(),
+                                   shared_, ConnectionSlot(shared_.metrics), std::move(label),
+                                   /*admin=*/true)
+        ->Start();
   } else {
     std::make_shared<SniffSession>(std::move(socket), shared_, ConnectionSlot(shared_.metrics),
                                    std::move(label))

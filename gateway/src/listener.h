@@ -1,5 +1,5 @@
-// The front listener: accepts, enforces the connection cap, and starts a SniffSession per
-// connection on its own strand.
+// A listener: accepts, enforces the connection cap, and starts a session per connection on its
+// own strand. The front listener sniffs each connection; the admin listener serves HTTP/1.x only.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -13,7 +13,7 @@ namespace h2gate {
 
 class Listener {
  public:
-  Listener(boost::asio::io_context& io, Shared& shared);
+  Listener(boost::asio::io_context& io, Shared& shared, bool admin = false);
 
   // Binds and listens; returns false with a reason.
   bool Bind(const HostPort& address, std::string* error);
@@ -33,6 +33,7 @@ class Listener {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
   Shared& shared_;
+  const bool admin_;
   int port_ = 0;
 };
 

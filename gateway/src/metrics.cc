@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "process_stats.h"
 #include "version.h"
 
 namespace h2gate {
@@ -16,8 +17,17 @@ struct Family {
 // Every metric the gateway exports, in exposition order.
 constexpr Family kBuildInfo{"h2gate_build_info", "gauge",
                             "Always 1; labels carry the h2gate and gRPC versions."};
-constexpr Family kStartTime{"h2gate_start_time_seconds", "gauge",
-                            "Unix time the process started, in seconds."};
+constexpr Family kStartTime{"process_start_time_seconds", "gauge",
+                            "Start time of the process since the Unix epoch, in seconds."};
+constexpr Family kCpu{"process_cpu_seconds_total", "counter",
+                      "User and system CPU time spent, in seconds."};
+constexpr Family kResident{"process_resident_memory_bytes", "gauge",
+                           "Resident memory size, in bytes."};
+constexpr Family kVirtual{"process_virtual_memory_bytes", "gauge",
+                          "Virtual memory size, in bytes."};
+constexpr Family kOpenFds{"process_open_fds", "gauge", "Open file descriptors."};
+constexpr Family kMaxFds{"process_max_fds", "gauge", "Limit on open file descriptors."};
+constexpr Family kThreads{"process_threads", "gauge", "Threads in the process."};
 constexpr Family kReady{"h2gate_ready", "gauge", "1 while serving, 0 once draining has begun."};
 constexpr Family kAccepted{"h2gate_connections_accepted_total", "counter",
                            "Connections accepted by the front listener."};
@@ -29,7 +39,8 @@ constexpr Family kProtocol{"h2gate_connections_total", "counter",
 constexpr Family kSniffFailures{"h2gate_sniff_failures_total", "counter",
                                 "Connections closed before their protocol was known, by reason."};
 constexpr Family kSniffDuration{"h2gate_sniff_duration_seconds", "histogram",
-                                "Time from accept to protocol decision."};
+                                "Time from accept to the end of sniffing, by outcome: the "
+                                "protocol detected, or why sniffing failed."};
 constexpr Family kLimits{"h2gate_limit_hits_total", "counter",
                          "Times a configured limit cut a connection or request short."};
 constexpr Family kHandoffs{"h2gate_grpc_handoffs_total", "counter",
@@ -43,6 +54,8 @@ constexpr Family kRejections{"h2gate_http1_rejections_total", "counter",
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(SniffFailure::kCount)>
     kSniffFailureNames = {"timeout", "closed", "error"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(SniffOutcome::kCount)>
+    kSniffOutcomeNames = {"http2", "http1", "tls", "unknown", "timeout", "closed", "error"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(Limit::kCount)> kLimitNames = {
     "connections", "sniff_timeout", "header_timeout", "header_size", "body_size", "idle_timeout"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(StatusClass::kCount)>
@@ -90,28 +103,35 @@ HttpMethod HttpMethodFromName(std::string_view name) {
   return HttpMethod::kOther;
 }
 
+Histogram::Histogram(std::span<const double> bounds)
+    : bounds_(bounds),
+      buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {}
+
 void Histogram::Observe(std::chrono::nanoseconds d) {
   const double seconds = std::chrono::duration<double>(d).count();
   std::size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  while (i < bounds_.size() && seconds > bounds_[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(d.count(), 0)),
                     std::memory_order_relaxed);
 }
 
-void Histogram::Render(std::string& out, std::string_view name) const {
+void Histogram::Render(std::string& out, std::string_view name, std::string_view labels) const {
+  const std::string_view sep = labels.empty() ? "" : ",";
   std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
-    if (i < kBounds.size()) {
-      fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name, kBounds[i],
-                     cumulative);
+    if (i < bounds_.size()) {
+      fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep,
+                     bounds_[i], cumulative);
     } else {
-      fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+      fmt::format_to(std::back_inserter(out), "{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels,
+                     sep, cumulative);
     }
   }
-  fmt::format_to(std::back_inserter(out), "{}_sum {}\n{}_count {}\n", name,
-                 static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name,
+  const std::string braces = labels.empty() ? "" : fmt::format("{{{}}}", labels);
+  fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n{}_count{} {}\n", name, braces,
+                 static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name, braces,
                  cumulative);
 }
 
@@ -163,9 +183,7 @@ void Metrics::CountResponse(unsigned status) {
     http1_responses.Inc(StatusClass::k2xx);
 }
 
-std::string Metrics::Render() const {
-  std::string out;
-  out.reserve(4096);
+void Metrics::Render(std::string& out) const {
   auto line = [&out](std::string_view name, auto value) {
     fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
   };
@@ -173,8 +191,21 @@ std::string Metrics::Render() const {
   Header(out, kBuildInfo);
   fmt::format_to(std::back_inserter(out), "{}{{version=\"{}\",grpc_version=\"{}\"}} 1\n",
                  kBuildInfo.name, kVersion, GrpcVersion());
+  const ProcessStats process = ReadProcessStats();
   Header(out, kStartTime);
   line(kStartTime.name, fmt::format("{:.3f}", start_time_seconds_));
+  Header(out, kCpu);
+  line(kCpu.name, process.cpu_seconds);
+  Header(out, kResident);
+  line(kResident.name, process.resident_bytes);
+  Header(out, kVirtual);
+  line(kVirtual.name, process.virtual_bytes);
+  Header(out, kOpenFds);
+  line(kOpenFds.name, process.open_fds);
+  Header(out, kMaxFds);
+  line(kMaxFds.name, process.max_fds);
+  Header(out, kThreads);
+  line(kThreads.name, process.threads);
   Header(out, kReady);
   line(kReady.name, ready.Value());
   Header(out, kAccepted);
@@ -194,7 +225,10 @@ std::string Metrics::Render() const {
   }
   RenderEnum(out, kSniffFailures, "reason", sniff_failures, kSniffFailureNames);
   Header(out, kSniffDuration);
-  sniff_duration.Render(out, kSniffDuration.name);
+  for (std::size_t i = 0; i < sniff_duration.size(); ++i) {
+    sniff_duration[i].Render(out, kSniffDuration.name,
+                             fmt::format("outcome=\"{}\"", kSniffOutcomeNames[i]));
+  }
   RenderEnum(out, kLimits, "limit", limits, kLimitNames);
   Header(out, kHandoffs);
   line(kHandoffs.name, handoffs.Value());
@@ -226,7 +260,6 @@ std::string Metrics::Render() const {
                      kHttpMethodNames[v], registered ? "true" : "false", count);
     }
   }
-  return out;
 }
 
 }  // namespace h2gate

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,16 +35,26 @@ class Gauge {
   std::atomic<std::int64_t> value_{0};
 };
 
-// Fixed buckets in seconds; observations are kept in nanoseconds so every update is one atomic add.
+// Buckets fixed at construction, in seconds; observations are kept in nanoseconds so every
+// update is a couple of relaxed atomic adds.
 class Histogram {
  public:
-  static constexpr std::array<double, 12> kBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
-                                                     0.1,    0.5,    1,     2.5,   5,    10};
+  // For the front listener's own steps: sub-millisecond up.
+  static constexpr std::array<double, 12> kStepBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                         0.1,    0.5,    1,     2.5,   5,    10};
+  // For RPC handling times: go-grpc-prometheus' buckets, extended down for loopback latencies.
+  static constexpr std::array<double, 16> kLatencyBounds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
+  explicit Histogram(std::span<const double> bounds = kStepBounds);
   void Observe(std::chrono::nanoseconds d);
-  void Render(std::string& out, std::string_view name) const;
+  // Writes the _bucket, _sum and _count lines; `labels` (may be empty) precede "le".
+  void Render(std::string& out, std::string_view name, std::string_view labels = "") const;
 
  private:
-  std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};  // last is +Inf
+  std::span<const double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // bounds_.size() + 1; last is +Inf
   std::atomic<std::uint64_t> sum_ns_{0};
 };
 
@@ -59,6 +70,8 @@ class EnumCounter {
 };
 
 enum class SniffFailure { kTimeout, kClosed, kError, kCount };
+// How the sniff phase ended: a detected protocol, or a failure.
+enum class SniffOutcome { kHttp2, kHttp1, kTls, kUnknown, kTimeout, kClosed, kError, kCount };
 enum class Limit {
   kConnections,    // --max-connections: closed at accept
   kSniffTimeout,   // --sniff-timeout: no protocol decided in time
@@ -86,14 +99,19 @@ class Metrics {
   void CountProtocol(std::string_view protocol);  // "http2", "http1", "tls", "unknown"
   void CountResponse(unsigned status);
 
-  std::string Render() const;
+  // Appends the gateway's own metrics and the process_* ones.
+  void Render(std::string& out) const;
+
+  void ObserveSniff(SniffOutcome outcome, std::chrono::nanoseconds d) {
+    sniff_duration[static_cast<std::size_t>(outcome)].Observe(d);
+  }
 
   Counter connections_accepted;
   Gauge connections_open;
   Gauge ready;
   Counter connections_http2, connections_http1, connections_tls, connections_unknown;
   EnumCounter<SniffFailure> sniff_failures;
-  Histogram sniff_duration;
+  std::array<Histogram, static_cast<std::size_t>(SniffOutcome::kCount)> sniff_duration;
   EnumCounter<Limit> limits;
   Counter handoffs;
   Counter handoff_failures;

@@ -113,6 +113,15 @@ const Flag kFlags[] = {
        o.direct_listen = v;
        return "";
      }},
+    {"admin-listen", "H2GATE_ADMIN_LISTEN",
+     "HOST:PORT of an HTTP/1.1-only admin listener for /metrics, /debug/legacy-callers, "
+     "/healthz and /readyz; empty: off",
+     [](const Options& o) { return o.admin_listen; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!v.empty() && !ParseHostPort(v)) return "not HOST:PORT (like 127.0.0.1:9090)";
+       o.admin_listen = v;
+       return "";
+     }},
     H2GATE_INT_FLAG("io-threads", "H2GATE_IO_THREADS", io_threads, int, 1, 64,
                     "threads serving the front listener"),
     H2GATE_INT_FLAG("max-connections", "H2GATE_MAX_CONNECTIONS", max_connections, int, 1,
@@ -152,7 +161,17 @@ const Flag kFlags[] = {
                      grpc_permit_keepalive_without_calls,
                      "allow client pings on connections with no RPC in flight"),
     H2GATE_BOOL_FLAG("metrics", "H2GATE_METRICS", metrics,
-                     "serve GET /metrics on the front listener"),
+                     "serve the operator endpoints /metrics and /debug/legacy-callers on the "
+                     "front listener (the admin listener always does)"),
+    H2GATE_INT_FLAG("legacy-callers-capacity", "H2GATE_LEGACY_CALLERS_CAPACITY",
+                    legacy_callers_capacity, std::size_t, std::size_t{0}, std::size_t{100000},
+                    "callers the legacy-caller report tracks (heaviest kept); 0: off"),
+    H2GATE_BOOL_FLAG("trust-forwarded-for", "H2GATE_TRUST_FORWARDED_FOR", trust_forwarded_for,
+                     "report the first X-Forwarded-For hop as the caller (only behind a proxy "
+                     "that sets it)"),
+    H2GATE_DURATION_FLAG("rejection-log-interval", "H2GATE_REJECTION_LOG_INTERVAL",
+                         rejection_log_interval,
+                         "log a caller's 426s at most once per this interval"),
     {"log-level", "H2GATE_LOG_LEVEL", "trace, debug, info, warn, error, critical or off",
      [](const Options& o) { return o.log_level; },
      [](Options& o, std::string_view v) -> std::string {
@@ -164,6 +183,13 @@ const Flag kFlags[] = {
          }
        }
        return "not one of trace, debug, info, warn, error, critical, off";
+     }},
+    {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",
+     [](const Options& o) { return o.log_format; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (v != "text" && v != "json") return "not text or json";
+       o.log_format = v;
+       return "";
      }},
 };
 

@@ -16,7 +16,22 @@ namespace {
 // One read takes what the client sent with its first packets; a gRPC client's preface, SETTINGS
 // and first HEADERS fit easily, and all of it is passed on.
 constexpr std::size_t kSniffReadSize = 4096;
+SniffOutcome OutcomeOf(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp2: return SniffOutcome::kHttp2;
+    case Protocol::kHttp1: return SniffOutcome::kHttp1;
+    case Protocol::kTls: return SniffOutcome::kTls;
+    case Protocol::kUnknown:
+    case Protocol::kNeedMore: break;
+  }
+  return SniffOutcome::kUnknown;
+}
+
 }  // namespace
+
+std::chrono::nanoseconds SniffSession::Elapsed() const {
+  return std::chrono::steady_clock::now() - started_;
+}
 
 SniffSession::SniffSession(net::ip::tcp::socket socket, Shared& shared, ConnectionSlot slot,
                            ConnectionLabel label)
@@ -58,6 +73,7 @@ void SniffSession::WaitReadable() {
 void SniffSession::OnReadable(boost::system::error_code ec) {
   if (timed_out_) {
     shared_.metrics.sniff_failures.Inc(SniffFailure::kTimeout);
+    shared_.metrics.ObserveSniff(SniffOutcome::kTimeout, Elapsed());
     shared_.metrics.limits.Inc(Limit::kSniffTimeout);
     SPDLOG_DEBUG("conn={} peer={} closed: no protocol within the sniff timeout", label_.id,
                  label_.peer);
@@ -72,6 +88,7 @@ void SniffSession::OnReadable(boost::system::error_code ec) {
   if (ec) {
     const bool closed = ec == net::error::eof || ec == net::error::connection_reset;
     shared_.metrics.sniff_failures.Inc(closed ? SniffFailure::kClosed : SniffFailure::kError);
+    shared_.metrics.ObserveSniff(closed ? SniffOutcome::kClosed : SniffOutcome::kError, Elapsed());
     SPDLOG_DEBUG("conn={} peer={} closed while sniffing after {} bytes: {}", label_.id, label_.peer,
                  buffer_.size(), ec.message());
     timer_.cancel();
@@ -82,7 +99,7 @@ void SniffSession::OnReadable(boost::system::error_code ec) {
       Detect(std::string_view(static_cast<const char*>(data.data()), data.size()));
   if (protocol == Protocol::kNeedMore) return WaitReadable();
   timer_.cancel();
-  shared_.metrics.sniff_duration.Observe(std::chrono::steady_clock::now() - started_);
+  shared_.metrics.ObserveSniff(OutcomeOf(protocol), Elapsed());
   shared_.metrics.CountProtocol(ProtocolName(protocol));
   Dispatch(protocol);
 }

@@ -25,6 +25,7 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   void OnReadable(boost::system::error_code ec);
   void Dispatch(Protocol protocol);
   void HandToGrpc();
+  std::chrono::nanoseconds Elapsed() const;
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;

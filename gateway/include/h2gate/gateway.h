@@ -27,6 +27,9 @@
 namespace grpc {
 class Service;
 class ServerBuilder;
+namespace experimental {
+class ServerInterceptorFactoryInterface;
+}  // namespace experimental
 }  // namespace grpc
 
 namespace h2gate {
@@ -38,6 +41,7 @@ using Duration = std::chrono::milliseconds;
 struct Options {
   std::string listen = "0.0.0.0:8080";  // HOST:PORT of the front listener; port 0 picks one
   std::string direct_listen;            // if set, gRPC also listens here on its own (benchmarks)
+  std::string admin_listen;             // if set, an HTTP/1.1-only listener for operators
   int io_threads = 1;                   // threads serving the front listener
   int max_connections = 10000;          // connections the front listener holds at once
   Duration sniff_timeout{5000};         // a new connection must show its protocol by then
@@ -53,8 +57,12 @@ struct Options {
   Duration grpc_keepalive_timeout{20000};     // and closes it if no ack comes by then
   Duration grpc_min_ping_interval{300000};    // clients pinging more often are told off
   bool grpc_permit_keepalive_without_calls = false;
-  bool metrics = true;             // serve GET /metrics on the front listener
-  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+  bool metrics = true;  // serve /metrics and /debug/legacy-callers on the front listener too
+  std::size_t legacy_callers_capacity = 1000;  // callers the legacy-caller report tracks
+  bool trust_forwarded_for = false;            // key callers by the first X-Forwarded-For hop
+  Duration rejection_log_interval{60000};      // a caller's 426s are logged once per interval
+  std::string log_level = "info";              // trace, debug, info, warn, error, critical, off
+  std::string log_format = "text";             // text or json
 };
 
 // Outcome of parsing flags and environment. Flags win over environment, which wins over defaults.
@@ -90,8 +98,13 @@ class Gateway {
   // Start(). Its methods are what the gateway reports as "registered" in 426 answers and metrics.
   void RegisterService(grpc::Service* service);
 
-  // The embedded server's builder, for what RegisterService does not cover (interceptors, channel
-  // arguments). Call before Start(); the gateway owns the listening ports.
+  // Adds a server interceptor, after the gateway's own metrics interceptor. Call before Start().
+  void AddInterceptorFactory(
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> factory);
+
+  // The embedded server's builder, for what the calls above do not cover (channel arguments,
+  // resource quotas). Call before Start(). The gateway owns the listening ports and the
+  // interceptor list: use AddInterceptorFactory, not the builder's SetInterceptorCreators.
   grpc::ServerBuilder& builder();
 
   // Starts gRPC and the front listener. Returns false with a reason if it cannot (bad address,
@@ -100,6 +113,8 @@ class Gateway {
 
   // The front listener's bound port (useful with port 0); 0 before Start().
   int port() const;
+  // The admin listener's bound port; 0 without --admin-listen.
+  int admin_port() const;
 
   // Begins a graceful drain: readiness off at once, serving for shutdown_delay, then no new
   // connections, GOAWAY to gRPC clients, and in-flight RPCs get drain_timeout to finish.
