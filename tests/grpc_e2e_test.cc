@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "support/fixture.h"
@@ -165,6 +166,32 @@ TEST_F(GrpcE2E, PythonGrpcioUnary) {
                             std::chrono::seconds(30));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("echo ok: hello from python"), std::string::npos) << r.output;
+}
+
+// --grpc-max-connection-age: long-lived connections are closed with GOAWAY and the client moves
+// to a new one (a new hand-off) without a failed call.
+class ConnectionAge : public GatewayTest {
+ protected:
+  void SetUp() override {
+    Options o = TestOptions();
+    o.grpc_max_connection_age = std::chrono::milliseconds(300);
+    o.grpc_max_connection_age_grace = std::chrono::seconds(2);
+    StartGateway(o);
+  }
+};
+
+TEST_F(ConnectionAge, ConnectionsAreRecycledWithoutFailedCalls) {
+  auto stub = NewStub();
+  int failed = 0;
+  for (int i = 0; i < 100; ++i) {  // about 2 s of calls
+    EchoRequest req;
+    req.set_message("age");
+    EchoResponse resp;
+    if (!stub->Echo(Context().get(), req, &resp).ok()) ++failed;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_GE(MetricValue(Metrics(), "h2gate_grpc_handoffs_total"), 3);
 }
 
 }  // namespace

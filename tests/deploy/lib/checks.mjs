@@ -1,0 +1,260 @@
+// Checks across the rendered objects that no schema can express: selectors that must select
+// something, ports that must exist, drain timing that must fit the grace period, and the
+// security settings h2gate's pods promise. Pure: objects in, problem strings out.
+import { containerHasPort, flagValue, isEmptySelector, mapSelectorMatches, parseDuration, selectorMatches } from "./util.mjs";
+
+const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
+const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass"]);
+// h2gate's defaults when neither flag nor env var sets them (see README.md).
+const DEFAULTS = { shutdownDelay: "0s", drainTimeout: "20s" };
+const DEFAULT_GRACE_SECONDS = 30; // the API's default terminationGracePeriodSeconds
+
+const id = (o) => `${o.kind}/${o.metadata?.name ?? "?"}`;
+const ns = (o) => o.metadata?.namespace ?? "";
+
+function podsOf(objects) {
+  return objects.filter((o) => WORKLOAD_KINDS.has(o.kind)).map((w) => ({
+    workload: w,
+    labels: w.spec?.template?.metadata?.labels || {},
+    spec: w.spec?.template?.spec || {},
+  }));
+}
+
+function checkNamespaces(objects, out) {
+  const seen = new Set(objects.filter((o) => !CLUSTER_SCOPED.has(o.kind)).map(ns));
+  if (seen.size > 1) out.push(`namespaces: objects are spread over ${[...seen].map((n) => `"${n}"`).join(", ")}`);
+  const names = new Set();
+  for (const o of objects) {
+    if (!o.metadata?.name) out.push(`${o.kind}: metadata.name is missing`);
+    const key = `${o.apiVersion}/${o.kind}/${ns(o)}/${o.metadata?.name}`;
+    if (names.has(key)) out.push(`${id(o)}: defined twice`);
+    names.add(key);
+  }
+}
+
+function checkWorkload(w, objects, out) {
+  const sel = w.spec?.selector;
+  const labels = w.spec?.template?.metadata?.labels || {};
+  if (isEmptySelector(sel)) out.push(`${id(w)}: spec.selector is empty`);
+  else if (!selectorMatches(sel, labels)) out.push(`${id(w)}: spec.selector does not match the pod template labels ${JSON.stringify(labels)}`);
+  const spec = w.spec?.template?.spec || {};
+  const configMaps = new Set(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => o.metadata.name));
+  for (const c of spec.containers || []) {
+    for (const ef of c.envFrom || []) {
+      const ref = ef.configMapRef;
+      if (ref && !ref.optional && !configMaps.has(ref.name)) out.push(`${id(w)}: container ${c.name} envFrom ConfigMap "${ref.name}" is not among the manifests`);
+    }
+    checkProbes(w, c, out);
+    checkResources(w, c, out);
+    checkImage(w, c, out);
+  }
+  if (spec.serviceAccountName && spec.serviceAccountName !== "default") {
+    const sas = objects.filter((o) => o.kind === "ServiceAccount" && ns(o) === ns(w)).map((o) => o.metadata.name);
+    if (!sas.includes(spec.serviceAccountName)) out.push(`${id(w)}: serviceAccountName "${spec.serviceAccountName}" is not among the manifests`);
+  }
+  for (const t of spec.topologySpreadConstraints || []) {
+    if (!selectorMatches(t.labelSelector, labels)) out.push(`${id(w)}: topologySpreadConstraints labelSelector does not match the pod's own labels`);
+  }
+  checkSecurity(w, spec, out);
+  checkDrainTiming(w, spec, objects, out);
+}
+
+function checkProbes(w, c, out) {
+  for (const kind of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+    const p = c[kind];
+    if (!p) continue;
+    const where = `${id(w)}: container ${c.name} ${kind}`;
+    if (p.grpc) {
+      // A gRPC probe takes a port number only, and must hit the port gRPC is served on.
+      if (!containerHasPort(c, p.grpc.port) || typeof p.grpc.port !== "number") out.push(`${where} grpc.port ${p.grpc.port} is not a containerPort of ${c.name}`);
+    }
+    for (const h of ["httpGet", "tcpSocket"]) {
+      if (p[h] && !containerHasPort(c, p[h].port)) out.push(`${where} ${h}.port ${JSON.stringify(p[h].port)} is not a port of ${c.name}`);
+    }
+  }
+  if (!c.readinessProbe) out.push(`${id(w)}: container ${c.name} has no readinessProbe`);
+  if (!c.livenessProbe) out.push(`${id(w)}: container ${c.name} has no livenessProbe`);
+}
+
+function checkResources(w, c, out) {
+  const r = c.resources || {};
+  for (const res of ["cpu", "memory"]) if (!r.requests?.[res]) out.push(`${id(w)}: container ${c.name} has no resources.requests.${res}`);
+  if (!r.limits?.memory) out.push(`${id(w)}: container ${c.name} has no resources.limits.memory`);
+}
+
+function checkImage(w, c, out) {
+  const img = String(c.image || "");
+  const tag = img.includes("@") ? "digest" : img.slice(img.lastIndexOf("/") + 1).split(":")[1];
+  if (!tag || tag === "latest") out.push(`${id(w)}: container ${c.name} image "${img}" is not pinned to a tag or digest`);
+}
+
+function checkSecurity(w, spec, out) {
+  const pod = spec.securityContext || {};
+  if (spec.hostNetwork || spec.hostPID || spec.hostIPC) out.push(`${id(w)}: uses host namespaces`);
+  for (const c of [...(spec.initContainers || []), ...(spec.containers || [])]) {
+    const sc = c.securityContext || {};
+    const eff = (k) => (sc[k] !== undefined ? sc[k] : pod[k]);
+    const where = `${id(w)}: container ${c.name} securityContext`;
+    if (eff("runAsNonRoot") !== true) out.push(`${where}: runAsNonRoot is not true`);
+    if (eff("runAsUser") === 0) out.push(`${where}: runAsUser is 0`);
+    if (sc.privileged === true) out.push(`${where}: privileged`);
+    if (sc.allowPrivilegeEscalation !== false) out.push(`${where}: allowPrivilegeEscalation is not false`);
+    if (sc.readOnlyRootFilesystem !== true) out.push(`${where}: readOnlyRootFilesystem is not true`);
+    if (!(sc.capabilities?.drop || []).includes("ALL")) out.push(`${where}: capabilities.drop does not include ALL`);
+    if ((sc.capabilities?.add || []).length) out.push(`${where}: adds capabilities ${sc.capabilities.add.join(",")}`);
+    const seccomp = eff("seccompProfile")?.type;
+    if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost") out.push(`${where}: seccompProfile is not RuntimeDefault`);
+  }
+}
+
+// The value a container sees for an env var: env beats envFrom, later envFrom beats earlier.
+function envValue(c, name, configMaps) {
+  for (const e of c.env || []) {
+    if (e.name !== name) continue;
+    if (e.value !== undefined) return e.value;
+    const ref = e.valueFrom?.configMapKeyRef;
+    if (ref) return configMaps.get(ref.name)?.data?.[ref.key];
+    return undefined;
+  }
+  let found;
+  for (const ef of c.envFrom || []) {
+    const cm = ef.configMapRef && configMaps.get(ef.configMapRef.name);
+    const key = name.startsWith(ef.prefix || "") ? name.slice((ef.prefix || "").length) : undefined;
+    if (cm && key !== undefined && cm.data?.[key] !== undefined) found = cm.data[key];
+  }
+  return found;
+}
+
+function preStopSeconds(c) {
+  const ps = c.lifecycle?.preStop;
+  if (!ps) return 0;
+  if (ps.sleep) return Number(ps.sleep.seconds) || 0;
+  const cmd = (ps.exec?.command || []).join(" ");
+  const m = cmd.match(/\bsleep\s+(\d+(\.\d+)?)/);
+  return m ? Number(m[1]) : 0;
+}
+
+// SIGTERM -> (preStop) -> shutdown delay -> drain timeout -> exit must fit the grace period,
+// and liveness must not kill a pod that drains on purpose.
+function checkDrainTiming(w, spec, objects, out) {
+  const configMaps = new Map(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
+  const grace = spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+  for (const c of spec.containers || []) {
+    const argv = [...(c.command || []), ...(c.args || [])];
+    const pick = (flag, env, dflt) => {
+      const v = flagValue(argv, flag) ?? envValue(c, env, configMaps) ?? dflt;
+      try {
+        return parseDuration(v);
+      } catch (e) {
+        out.push(`${id(w)}: container ${c.name} ${env}/${flag}: ${e.message}`);
+        return NaN;
+      }
+    };
+    const delay = pick("--shutdown-delay", "H2GATE_SHUTDOWN_DELAY", DEFAULTS.shutdownDelay);
+    const drain = pick("--drain-timeout", "H2GATE_DRAIN_TIMEOUT", DEFAULTS.drainTimeout);
+    if (Number.isNaN(delay) || Number.isNaN(drain)) continue;
+    const need = preStopSeconds(c) + delay + drain;
+    if (!(need < grace)) {
+      out.push(`${id(w)}: terminationGracePeriodSeconds ${grace} is not longer than preStop ${preStopSeconds(c)}s + shutdown delay ${delay}s + drain timeout ${drain}s = ${need}s: draining RPCs would be SIGKILLed`);
+    }
+    const lp = c.livenessProbe;
+    if (lp) {
+      const window = (lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3);
+      if (window < delay + drain) out.push(`${id(w)}: container ${c.name} livenessProbe fails after ${window}s, shorter than the ${delay + drain}s drain: liveness would kill a draining pod`);
+    }
+  }
+}
+
+function checkService(svc, pods, out) {
+  const sel = svc.spec?.selector;
+  if (!sel || Object.keys(sel).length === 0) return out.push(`${id(svc)}: has no selector`);
+  const selected = pods.filter((p) => ns(p.workload) === ns(svc) && mapSelectorMatches(sel, p.labels));
+  if (selected.length === 0) return out.push(`${id(svc)}: selector ${JSON.stringify(sel)} matches no pod template`);
+  for (const port of svc.spec.ports || []) {
+    const target = port.targetPort ?? port.port;
+    for (const p of selected) {
+      if (!(p.spec.containers || []).some((c) => containerHasPort(c, target))) {
+        out.push(`${id(svc)}: port ${port.name ?? port.port} targetPort ${JSON.stringify(target)} is not a container port of ${id(p.workload)}`);
+      }
+    }
+    if (port.name === "grpc" && port.appProtocol !== "kubernetes.io/h2c") out.push(`${id(svc)}: port grpc must have appProtocol kubernetes.io/h2c (h2gate speaks h2c with prior knowledge)`);
+  }
+}
+
+function checkSelectsPods(o, selector, pods, out, what) {
+  if (isEmptySelector(selector)) {
+    out.push(`${id(o)}: ${what} is empty (it would select every pod)`);
+    return [];
+  }
+  const hit = pods.filter((p) => ns(p.workload) === ns(o) && selectorMatches(selector, p.labels));
+  if (hit.length === 0) out.push(`${id(o)}: ${what} matches no pod template`);
+  return hit;
+}
+
+function checkNetworkPolicy(np, pods, out) {
+  const hit = checkSelectsPods(np, np.spec?.podSelector, pods, out, "spec.podSelector");
+  for (const rule of np.spec?.ingress || []) {
+    for (const port of rule.ports || []) {
+      if (port.port === undefined) continue;
+      for (const p of hit) {
+        if (!(p.spec.containers || []).some((c) => containerHasPort(c, port.port))) out.push(`${id(np)}: ingress port ${JSON.stringify(port.port)} is not a container port of ${id(p.workload)}`);
+      }
+    }
+  }
+}
+
+function checkServiceMonitor(sm, objects, out) {
+  // A ServiceMonitor selects Services (by their labels), then names one of their ports.
+  const sameNs = !sm.spec?.namespaceSelector || (!sm.spec.namespaceSelector.any && !(sm.spec.namespaceSelector.matchNames || []).length);
+  const services = objects.filter((o) => o.kind === "Service" && (!sameNs || ns(o) === ns(sm)) && selectorMatches(sm.spec?.selector, o.metadata?.labels || {}));
+  if (isEmptySelector(sm.spec?.selector)) out.push(`${id(sm)}: spec.selector is empty`);
+  if (services.length === 0) return out.push(`${id(sm)}: spec.selector matches no Service's labels`);
+  for (const ep of sm.spec.endpoints || []) {
+    if (ep.port !== undefined && !services.some((s) => (s.spec.ports || []).some((p) => p.name === ep.port))) {
+      out.push(`${id(sm)}: endpoint port "${ep.port}" is not a port name of the selected Service(s)`);
+    }
+    if ((ep.path ?? "/metrics") !== "/metrics") out.push(`${id(sm)}: endpoint path ${ep.path} is not h2gate's /metrics`);
+  }
+}
+
+function checkHpa(hpa, objects, out) {
+  const ref = hpa.spec?.scaleTargetRef || {};
+  const target = objects.find((o) => o.kind === ref.kind && o.metadata?.name === ref.name && ns(o) === ns(hpa));
+  if (!target) return out.push(`${id(hpa)}: scaleTargetRef ${ref.kind}/${ref.name} is not among the manifests`);
+  if ((hpa.spec.minReplicas ?? 1) > hpa.spec.maxReplicas) out.push(`${id(hpa)}: minReplicas > maxReplicas`);
+  for (const m of hpa.spec.metrics || []) {
+    const res = m.resource?.name;
+    if (m.type === "Resource" && m.resource?.target?.type === "Utilization") {
+      for (const c of target.spec?.template?.spec?.containers || []) {
+        if (!c.resources?.requests?.[res]) out.push(`${id(hpa)}: ${res} utilization needs resources.requests.${res} on ${id(target)} container ${c.name}`);
+      }
+    }
+  }
+  if (target.spec?.replicas !== undefined) out.push(`${id(hpa)}: ${id(target)} also sets spec.replicas; every apply would fight the autoscaler`);
+}
+
+function checkPdb(pdb, pods, objects, out) {
+  checkSelectsPods(pdb, pdb.spec?.selector, pods, out, "spec.selector");
+  const minAvail = pdb.spec?.minAvailable;
+  const hpa = objects.find((o) => o.kind === "HorizontalPodAutoscaler" && ns(o) === ns(pdb));
+  if (typeof minAvail === "number" && hpa && minAvail >= (hpa.spec.minReplicas ?? 1)) {
+    out.push(`${id(pdb)}: minAvailable ${minAvail} >= HPA minReplicas ${hpa.spec.minReplicas}: node drains would block`);
+  }
+  if (pdb.spec?.maxUnavailable === 0 || pdb.spec?.maxUnavailable === "0%") out.push(`${id(pdb)}: maxUnavailable 0 blocks every node drain`);
+}
+
+export function checkAll(objects) {
+  const out = [];
+  const pods = podsOf(objects);
+  checkNamespaces(objects, out);
+  if (pods.length === 0) out.push("no Deployment among the manifests");
+  for (const o of objects) {
+    if (WORKLOAD_KINDS.has(o.kind)) checkWorkload(o, objects, out);
+    else if (o.kind === "Service") checkService(o, pods, out);
+    else if (o.kind === "PodDisruptionBudget") checkPdb(o, pods, objects, out);
+    else if (o.kind === "NetworkPolicy") checkNetworkPolicy(o, pods, out);
+    else if (o.kind === "ServiceMonitor") checkServiceMonitor(o, objects, out);
+    else if (o.kind === "HorizontalPodAutoscaler") checkHpa(o, objects, out);
+  }
+  return out;
+}
