@@ -82,6 +82,12 @@ void Http1Session::OnHeader(beast::error_code ec) {
   }
 
   const auto& req = parser_->get();
+  // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable body
+  // length; answering it would let the next "request" be whatever the sender smuggled in.
+  if (req.count(http::field::transfer_encoding) > 0 && !parser_->chunked()) {
+    return SendError(http::status::bad_request,
+                     "Transfer-Encoding must end in chunked (RFC 9112 section 6.3)");
+  }
   // Bodies we will not read whole: declared too large, or the client waits for 100-continue.
   // Answer now and close, so no body byte is ever taken for the next request.
   const auto length = parser_->content_length();
