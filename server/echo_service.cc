@@ -85,6 +85,24 @@ class ServerStreamReactor : public grpc::ServerWriteReactor<EchoResponse> {
   grpc::Alarm alarm_;
 };
 
+// Echo with delay_ms: answers when an Alarm fires, so no thread waits; a cancelled call (client
+// gone, deadline passed, server drain deadline) cancels the alarm and finishes at once.
+class DelayedEchoReactor : public grpc::ServerUnaryReactor {
+ public:
+  DelayedEchoReactor(std::uint32_t delay_ms, const EchoRequest& request, EchoResponse* response) {
+    response->set_message(request.message());
+    response->set_payload(request.payload());
+    alarm_.Set(After(delay_ms), [this](bool fired) {
+      Finish(fired ? grpc::Status::OK : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+    });
+  }
+  void OnCancel() override { alarm_.Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::Alarm alarm_;
+};
+
 class ClientStreamReactor : public grpc::ServerReadReactor<EchoRequest> {
  public:
   explicit ClientStreamReactor(EchoResponse* response) : response_(response) {
@@ -129,6 +147,14 @@ class BidiReactor : public grpc::ServerBidiReactor<EchoRequest, EchoResponse> {
 
 grpc::ServerUnaryReactor* EchoService::Echo(grpc::CallbackServerContext* context,
                                             const EchoRequest* request, EchoResponse* response) {
+  if (request->delay_ms() > kMaxWaitMs) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "delay_ms is at most 600000"));
+    return reactor;
+  }
+  if (request->delay_ms() > 0) {
+    return new DelayedEchoReactor(request->delay_ms(), *request, response);
+  }
   response->set_message(request->message());
   response->set_payload(request->payload());
   auto* reactor = context->DefaultReactor();

@@ -48,6 +48,20 @@ TEST_F(Drain, InFlightStreamFinishesReadinessFlipsNewConnectionsRefused) {
   echo::v1::EchoResponse resp;
   ASSERT_TRUE(reader->Read(&resp));
 
+  // And a unary call that is in flight for 1.5 s as well.
+  std::thread unary([&stub] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    echo::v1::EchoRequest req;
+    req.set_message("held");
+    req.set_delay_ms(1500);
+    echo::v1::EchoResponse resp;
+    const auto status = stub->Echo(&ctx, req, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.message(), "held");
+  });
+  std::this_thread::sleep_for(50ms);
+
   gateway_->Shutdown();
   std::this_thread::sleep_for(200ms);
   // During the shutdown delay: still serving, but not ready.
@@ -66,6 +80,7 @@ TEST_F(Drain, InFlightStreamFinishesReadinessFlipsNewConnectionsRefused) {
   EXPECT_FALSE(reader->Read(&resp));
   const auto status = reader->Finish();
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  unary.join();
   gateway_->Wait();
 }
 

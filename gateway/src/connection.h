@@ -11,6 +11,8 @@
 #include "legacy_callers.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
+#include "transcoder.h"
 
 namespace h2gate {
 
@@ -31,6 +33,9 @@ struct Shared {
   Metrics metrics;
   GrpcMetrics grpc_metrics;
   LegacyCallers legacy_callers;
+  PolicyStore policies{PolicySet{}};
+  std::unique_ptr<Transcoder> transcoder;  // set once gRPC runs
+  std::function<SystemTime()> clock = [] { return std::chrono::system_clock::now(); };
   MethodTable methods;
   HandoffTarget* handoff = nullptr;
   std::atomic<bool> draining{false};

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -95,6 +96,7 @@ class Gateway::Impl {
       grpc::EnableDefaultHealthCheckService(true);
       grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     });
+    if (!LoadPolicy(error)) return false;
     ConfigureGrpc();
     builder_.experimental().SetInterceptorCreators(std::move(interceptors_));
     auto acceptor = builder_.experimental().AddExternalConnectionAcceptor(
@@ -119,6 +121,8 @@ class Gateway::Impl {
     shared_.methods = MethodTable(DescribeMethods(service_names));
     shared_.metrics.SetMethods(&shared_.methods);
     shared_.grpc_metrics.SetMethods(&shared_.methods);
+    // JSON calls go through gRPC's in-process channel: same server, same interceptors.
+    shared_.transcoder = std::make_unique<Transcoder>(server_->InProcessChannel({}));
     if (auto* health = server_->GetHealthCheckService()) {
       for (const auto& name : service_names) health->SetServingStatus(name, true);
     }
@@ -141,6 +145,37 @@ class Gateway::Impl {
   }
 
   int port() const { return listener_.port(); }
+
+  // Reads the policy flags and file into the store; keeps the old rules on error.
+  bool LoadPolicy(std::string* error) {
+    const Options& o = shared_.options;
+    PolicyRule defaults;
+    defaults.policy = ParsePolicyName(o.http1_policy).value_or(Http1Policy::kReject);
+    if (!o.http1_sunset.empty()) defaults.sunset = ParseRfc3339(o.http1_sunset);
+    defaults.link = o.migration_link;
+    std::optional<PolicySet> set = PolicySet{};
+    set->fallback = defaults;
+    if (!o.http1_policy_file.empty()) {
+      std::ifstream file(o.http1_policy_file);
+      if (!file) {
+        *error = fmt::format("cannot read --http1-policy-file={}", o.http1_policy_file);
+        return false;
+      }
+      const std::string text((std::istreambuf_iterator<char>(file)),
+                             std::istreambuf_iterator<char>());
+      std::string why;
+      set = ParsePolicyFile(text, defaults, &why);
+      if (!set) {
+        *error = fmt::format("--http1-policy-file={} {}", o.http1_policy_file, why);
+        return false;
+      }
+    }
+    set->loaded_at = shared_.clock();
+    shared_.policies.Set(std::move(*set));
+    return true;
+  }
+
+  void SetClock(std::function<SystemTime()> now) { shared_.clock = std::move(now); }
   int admin_port() const { return admin_.port(); }
 
   void Shutdown() {
@@ -253,6 +288,10 @@ void Gateway::AddInterceptorFactory(
 grpc::ServerBuilder& Gateway::builder() { return impl_->builder(); }
 bool Gateway::Start(std::string* error) { return impl_->Start(error); }
 int Gateway::port() const { return impl_->port(); }
+bool Gateway::ReloadPolicy(std::string* error) { return impl_->LoadPolicy(error); }
+void Gateway::SetClock(std::function<std::chrono::system_clock::time_point()> now) {
+  impl_->SetClock(std::move(now));
+}
 int Gateway::admin_port() const { return impl_->admin_port(); }
 void Gateway::Shutdown() { impl_->Shutdown(); }
 void Gateway::Wait() { impl_->Wait(); }
@@ -269,7 +308,11 @@ int Gateway::Run() {
   while (true) {
     if (sigwait(&set, &signal) != 0) continue;
     if (signal != SIGHUP) break;
-    spdlog::info("SIGHUP: nothing to reload");
+    if (ReloadPolicy(&error)) {
+      spdlog::info("SIGHUP: policy reloaded");
+    } else {
+      spdlog::error("SIGHUP: policy not reloaded, the previous rules stay: {}", error);
+    }
   }
   spdlog::info("{} received: draining (a second signal skips the shutdown delay)",
                signal == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -8,12 +8,6 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::ServerRpcInfo;
 
-constexpr std::array<std::string_view, GrpcMetrics::kCodes> kCodeNames = {
-    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
-    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
-    "DataLoss", "Unauthenticated"};
-
 RpcType TypeOf(ServerRpcInfo::Type type) {
   switch (type) {
     case ServerRpcInfo::Type::UNARY: return RpcType::kUnary;
@@ -53,7 +47,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   void Handled(grpc::StatusCode code) {
     handled_ = true;
     const auto c = static_cast<std::size_t>(code);
-    m_->handled[c < kCodeNames.size() ? c : 2].Inc();  // out of range: Unknown
+    m_->handled[c < GrpcMetrics::kCodes ? c : 2].Inc();  // out of range: Unknown
     m_->handling.Observe(std::chrono::steady_clock::now() - start_);
   }
 
@@ -120,12 +114,12 @@ void GrpcMetrics::Render(std::string& out) const {
   header("grpc_server_handled_total", "counter",
          "RPCs completed on the server, by gRPC status code.");
   for (const Row& r : rows) {
-    for (std::size_t c = 0; c < kCodeNames.size(); ++c) {
+    for (std::size_t c = 0; c < kCodes; ++c) {
       const auto v = r.m->handled[c].Value();
       if (v == 0 && c != 0) continue;  // OK always shows; other codes once they occur
       fmt::format_to(std::back_inserter(out),
                      "grpc_server_handled_total{{{},grpc_code=\"{}\"}} {}\n", r.labels,
-                     kCodeNames[c], v);
+                     GrpcCodeName(static_cast<int>(c)), v);
     }
   }
   header("grpc_server_handling_seconds", "histogram",

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "policy.h"
+
 namespace h2gate {
 namespace http = boost::beast::http;
 namespace {
@@ -166,6 +168,28 @@ Response Answer(const RequestFacts& req, const Route& route, bool ready) {
 
 Response Rendered(std::string body, std::string_view content_type, unsigned version) {
   return Make(http::status::ok, version, std::string(content_type), std::move(body));
+}
+
+void AddDeprecationHeaders(Response& res, const DeprecationNotice& notice) {
+  const auto since =
+      std::chrono::duration_cast<std::chrono::seconds>(notice.since.time_since_epoch());
+  res.set("Deprecation", fmt::format("@{}", since.count()));
+  if (notice.sunset) res.set("Sunset", HttpDate(*notice.sunset));
+  if (!notice.link.empty()) {
+    res.set(http::field::link,
+            fmt::format("<{}>; rel=\"deprecation\"; type=\"text/html\"", notice.link));
+  }
+  const std::string until = notice.sunset
+                                ? fmt::format("stops working at {}", HttpDate(*notice.sunset))
+                                : std::string("is deprecated");
+  res.set(http::field::warning,
+          fmt::format("299 h2gate \"HTTP/1.1 JSON for {} {}: call it with a gRPC client over "
+                      "HTTP/2\"",
+                      notice.path, until));
+}
+
+Response TranscodedAnswer(unsigned http_status, std::string body, unsigned version) {
+  return Make(static_cast<http::status>(http_status), version, "application/json", std::move(body));
 }
 
 void Finalize(Response& res, bool keep_alive, bool head_request) {

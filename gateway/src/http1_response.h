@@ -2,6 +2,8 @@
 // no sockets, so every answer is testable on its own.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -64,6 +66,19 @@ Response Answer(const RequestFacts& req, const Route& route, bool ready);
 Response Rendered(std::string body, std::string_view content_type, unsigned version);
 
 inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// What a warn-policy answer tells the caller, in headers: Deprecation (RFC 9745), Sunset
+// (RFC 8594), Link to the migration guide, and a Warning-style hint.
+struct DeprecationNotice {
+  std::string_view path;  // "/pkg.Service/Method"
+  std::chrono::system_clock::time_point since;
+  std::optional<std::chrono::system_clock::time_point> sunset;
+  std::string link;
+};
+void AddDeprecationHeaders(Response& res, const DeprecationNotice& notice);
+
+// The answer to a transcoded call: the JSON reply (200) or a google.rpc.Status body.
+Response TranscodedAnswer(unsigned http_status, std::string body, unsigned version);
 
 // Sets Connection (and Content-Length) for keep-alive or close; 426 keeps its "Upgrade" token.
 void Finalize(Response& res, bool keep_alive, bool head_request);

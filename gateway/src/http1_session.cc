@@ -88,16 +88,27 @@ void Http1Session::OnHeader(beast::error_code ec) {
     return SendError(http::status::bad_request,
                      "Transfer-Encoding must end in chunked (RFC 9112 section 6.3)");
   }
-  // Bodies we will not read whole: declared too large, or the client waits for 100-continue.
-  // Answer now and close, so no body byte is ever taken for the next request.
+  // A body declared too large is not read: answer now and close, so no body byte is ever taken
+  // for the next request.
   const auto length = parser_->content_length();
   const bool too_large = declared_too_large || (length && *length > shared_.options.max_body_bytes);
-  if (too_large) shared_.metrics.limits.Inc(Limit::kBodySize);
-  if (too_large || (!parser_->is_done() && req.count(http::field::expect) > 0)) {
-    return Respond(false);
+  if (too_large) {
+    shared_.metrics.limits.Inc(Limit::kBodySize);
+    return Respond(false, /*body_complete=*/false);
   }
-  if (parser_->is_done()) return Respond(req.keep_alive());
+  if (parser_->is_done()) return Respond(req.keep_alive(), true);
+  if (beast::iequals(req[http::field::expect], "100-continue")) {
+    // The client waits for this before sending the body it announced.
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) self->ReadBody();
+                            });
+  }
+  ReadBody();
+}
 
+void Http1Session::ReadBody() {
   http::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
@@ -110,17 +121,17 @@ void Http1Session::OnBody(beast::error_code ec) {
   }
   if (ec == http::error::body_limit) {
     shared_.metrics.limits.Inc(Limit::kBodySize);
-    return Respond(false);  // chunked body past the cap: answer, then stop reading
+    return Respond(false, false);  // chunked body past the cap: answer, then stop reading
   }
   if (ec == http::error::end_of_stream || ec == net::error::eof ||
       ec == net::error::connection_reset) {
     return Close();
   }
   if (ec) return SendError(http::status::bad_request, "malformed HTTP/1.x body: " + ec.message());
-  Respond(parser_->get().keep_alive());
+  Respond(parser_->get().keep_alive(), true);
 }
 
-void Http1Session::Respond(bool keep_alive) {
+void Http1Session::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
   const RequestFacts facts{req.method(), req.method_string(), req.target(), req.version()};
   const Route route = RouteRequest(req.method(), req.target(), shared_.methods, routes_);
@@ -132,7 +143,18 @@ void Http1Session::Respond(bool keep_alive) {
 
   Response res;
   switch (route.kind) {
-    case RouteKind::kGrpc: res = Reject(facts, route); break;
+    case RouteKind::kGrpc:
+      if (req.method() == http::verb::post) {
+        if (const auto rule = ServedRule(route)) {
+          if (!body_complete) {
+            return SendError(http::status::payload_too_large,
+                             "request body larger than the limit (--max-body-bytes)");
+          }
+          return Transcode(route, *rule, keep_alive);
+        }
+      }
+      res = Reject(facts, route);
+      break;
     case RouteKind::kMetrics:
       res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
       break;
@@ -158,23 +180,32 @@ void Http1Session::Respond(bool keep_alive) {
 
 Response Http1Session::Reject(const RequestFacts& facts, const Route& route) {
   const auto& req = parser_->get();
-  const bool registered = route.method_index >= 0;
   shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
 
+  RecordCaller(route, "reject");
+  return UpgradeRequired(facts, route, shared_.methods);
+}
+
+void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
+  const auto& req = parser_->get();
+  const bool registered = route.method_index >= 0;
   const std::string client = ClientOf(req);
   const std::string_view user_agent = req[http::field::user_agent];
   const std::string path = fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
   // Logged once per caller per interval, and never more than a few lines a second in all.
   std::uint64_t suppressed = 0;
-  if (shared_.legacy_callers.Record(client, user_agent, path, registered,
-                                    std::chrono::system_clock::now(),
-                                    std::chrono::duration_cast<std::chrono::seconds>(
-                                        shared_.options.rejection_log_interval)) &&
+  if (shared_.legacy_callers.Record(
+          client, user_agent, path, registered, shared_.clock(),
+          std::chrono::duration_cast<std::chrono::seconds>(shared_.options.rejection_log_interval),
+          policy) &&
       shared_.rejection_log.Allow(&suppressed)) {
     const std::string id = std::to_string(label_.id);
     const std::string dropped = std::to_string(suppressed);
-    LogEvent(spdlog::level::info, "HTTP/1.x call on a gRPC path answered 426",
-             {{"event", "http1_rejection"},
+    const bool rejected = policy == "reject";
+    LogEvent(spdlog::level::info,
+             rejected ? "HTTP/1.x call on a gRPC path answered 426"
+                      : "HTTP/1.x JSON call on a gRPC path served by transcoding",
+             {{"event", rejected ? "http1_rejection" : "http1_transcoded"},
               {"conn", id},
               {"peer", label_.peer},
               {"client", client},
@@ -182,10 +213,59 @@ Response Http1Session::Reject(const RequestFacts& facts, const Route& route) {
               {"path", path},
               {"registered", registered ? "true" : "false"},
               {"user_agent", user_agent.substr(0, LegacyCallers::kMaxFieldBytes)},
-              {"policy", "reject"},
+              {"policy", policy},
               {"suppressed", dropped}});
   }
-  return UpgradeRequired(facts, route, shared_.methods);
+}
+
+std::optional<PolicyRule> Http1Session::ServedRule(const Route& route) const {
+  if (route.method_index < 0 || !shared_.transcoder) return std::nullopt;
+  const MethodInfo& method = shared_.methods.methods()[route.method_index];
+  if (method.type != RpcType::kUnary) return std::nullopt;  // streaming: always the 426
+  const auto snapshot = shared_.policies.Get();
+  const PolicyRule& rule = snapshot->Resolve(method.service, method.path);
+  if (Effective(rule, shared_.clock()) == Http1Policy::kReject) return std::nullopt;
+  return rule;
+}
+
+void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool keep_alive) {
+  const auto& req = parser_->get();
+  const MethodInfo& method = shared_.methods.methods()[route.method_index];
+  RecordCaller(route, PolicyName(rule.policy));
+
+  std::vector<std::pair<std::string, std::string>> metadata;
+  for (std::string_view name : kForwardedHeaders) {
+    const auto it = req.find(name);
+    if (it != req.end()) metadata.emplace_back(name, it->value());
+  }
+  Duration timeout = shared_.options.transcode_timeout;
+  if (const auto it = req.find("grpc-timeout"); it != req.end()) {
+    if (const auto t = ParseGrpcTimeout(it->value())) timeout = *t;
+  }
+  // The reply comes on a gRPC thread; the answer is written from this connection's strand.
+  DeprecationNotice notice{method.path, shared_.policies.Get()->loaded_at, rule.sunset, rule.link};
+  shared_.transcoder->Call(
+      method.path, req.body(), std::move(metadata), timeout,
+      [self = shared_from_this(), route, policy = rule.policy, notice,
+       keep_alive](TranscodeResult result) mutable {
+        net::post(self->stream_.get_executor(),
+                  [self, route, policy, notice, keep_alive, result = std::move(result)]() mutable {
+                    self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
+                  });
+      });
+}
+
+void Http1Session::FinishTranscode(const Route& route, Http1Policy policy,
+                                   const DeprecationNotice& notice, TranscodeResult result,
+                                   bool keep_alive) {
+  const auto& req = parser_->get();
+  shared_.metrics.CountTranscoded(route.method_index, policy == Http1Policy::kWarn,
+                                  result.grpc_code);
+  Response res = TranscodedAnswer(result.http_status, std::move(result.body), req.version());
+  if (policy == Http1Policy::kWarn) AddDeprecationHeaders(res, notice);
+  if (shared_.draining.load(std::memory_order_relaxed)) keep_alive = false;
+  Finalize(res, keep_alive, false);
+  Send(std::move(res), keep_alive);
 }
 
 // The caller to report: the peer, or the first X-Forwarded-For hop when the operator trusts the
@@ -205,8 +285,9 @@ std::string Http1Session::ClientOf(const http::request<http::string_body>& req) 
 
 void Http1Session::SendError(http::status status, std::string_view message) {
   const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
-  const int code = status == http::status::request_header_fields_too_large ? kGrpcResourceExhausted
-                                                                           : kGrpcInvalidArgument;
+  const bool too_large = status == http::status::request_header_fields_too_large ||
+                         status == http::status::payload_too_large;
+  const int code = too_large ? kGrpcResourceExhausted : kGrpcInvalidArgument;
   Response res = JsonError(status, code, message, version);
   Finalize(res, false, false);
   Send(std::move(res), false);

@@ -30,8 +30,17 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void ReadHeader();
   void OnHeader(beast::error_code ec);
   void OnBody(beast::error_code ec);
-  void Respond(bool keep_alive);
+  void ReadBody();
+  // `body_complete` is false when the body was left unread (over the cap).
+  void Respond(bool keep_alive, bool body_complete);
   Response Reject(const RequestFacts& facts, const Route& route);
+  // The rule for a registered unary method, if its HTTP/1.x callers are to be served as JSON.
+  std::optional<PolicyRule> ServedRule(const Route& route) const;
+  void Transcode(const Route& route, const PolicyRule& rule, bool keep_alive);
+  void FinishTranscode(const Route& route, Http1Policy policy, const DeprecationNotice& notice,
+                       TranscodeResult result, bool keep_alive);
+  // Counts the caller in the legacy-caller report; logs it when the report says so.
+  void RecordCaller(const Route& route, std::string_view policy);
   std::string ClientOf(const beast::http::request<beast::http::string_body>& req) const;
   void SendError(beast::http::status status, std::string_view message);
   void Send(Response response, bool keep_alive);

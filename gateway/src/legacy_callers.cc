@@ -31,7 +31,7 @@ std::string LegacyCallers::Key(std::string_view client, std::string_view user_ag
 
 bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
                            std::string_view method, bool registered, Clock::time_point now,
-                           std::chrono::seconds log_every) {
+                           std::chrono::seconds log_every, std::string_view policy) {
   if (capacity_ == 0) return false;
   user_agent = Clip(user_agent);
   method = Clip(method);
@@ -71,6 +71,7 @@ bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
   }
   Entry& e = entries_[slot];
   e.last_seen = now;
+  e.policy = policy;
   if (e.last_logged == Clock::time_point{} || now - e.last_logged >= log_every) {
     e.last_logged = now;
     return true;

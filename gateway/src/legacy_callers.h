@@ -40,8 +40,10 @@ class LegacyCallers {
 
   // Counts one call. Returns true if this caller has not been logged within `log_every`, and
   // marks it logged: per-caller rate limiting for the rejection log.
+  // `policy` is what the call got ("reject", "warn" or "allow"); the latest is kept.
   bool Record(std::string_view client, std::string_view user_agent, std::string_view method,
-              bool registered, Clock::time_point now, std::chrono::seconds log_every);
+              bool registered, Clock::time_point now, std::chrono::seconds log_every,
+              std::string_view policy = "reject");
 
   // The tracked callers, heaviest first; at most `limit`.
   std::vector<Entry> Top(std::size_t limit) const;

@@ -52,6 +52,16 @@ constexpr Family kResponses{"h2gate_http1_responses_total", "counter",
 constexpr Family kRejections{"h2gate_http1_rejections_total", "counter",
                              "426 Upgrade Required answers to HTTP/1.x calls on gRPC paths."};
 
+constexpr Family kTranscoded{"h2gate_http1_transcoded_total", "counter",
+                             "HTTP/1.x JSON calls served by transcoding to gRPC, by policy and "
+                             "gRPC status code."};
+constexpr std::size_t kGrpcCodes = 17;
+constexpr std::array<std::string_view, kGrpcCodes> kGrpcCodeNames = {
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
+
 constexpr std::array<std::string_view, static_cast<std::size_t>(SniffFailure::kCount)>
     kSniffFailureNames = {"timeout", "closed", "error"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(SniffOutcome::kCount)>
@@ -95,6 +105,10 @@ void RenderEnum(std::string& out, const Family& f, std::string_view label, const
 }
 
 }  // namespace
+
+std::string_view GrpcCodeName(int code) {
+  return code >= 0 && code < static_cast<int>(kGrpcCodes) ? kGrpcCodeNames[code] : "Unknown";
+}
 
 HttpMethod HttpMethodFromName(std::string_view name) {
   for (std::size_t i = 0; i + 1 < kHttpMethods; ++i) {
@@ -147,6 +161,30 @@ void Metrics::SetMethods(const MethodTable* methods) {
   const std::size_t n = methods ? methods->methods().size() : 0;
   rejection_slots_ = (n + 1) * kHttpMethods;
   rejections_ = std::make_unique<Counter[]>(rejection_slots_);
+  transcoded_ = std::make_unique<Counter[]>(n * 2 * kGrpcCodes);
+}
+
+// Index into transcoded_, or -1 when out of range.
+static std::ptrdiff_t TranscodedSlot(const MethodTable* methods, int method_index, bool warn,
+                                     int grpc_code) {
+  const std::size_t n = methods ? methods->methods().size() : 0;
+  if (method_index < 0 || static_cast<std::size_t>(method_index) >= n || grpc_code < 0 ||
+      grpc_code >= static_cast<int>(kGrpcCodes)) {
+    return -1;
+  }
+  return static_cast<std::ptrdiff_t>((static_cast<std::size_t>(method_index) * 2 + warn) *
+                                         kGrpcCodes +
+                                     static_cast<std::size_t>(grpc_code));
+}
+
+void Metrics::CountTranscoded(int method_index, bool warn, int grpc_code) {
+  const auto slot = TranscodedSlot(methods_, method_index, warn, grpc_code);
+  if (slot >= 0) transcoded_[slot].Inc();
+}
+
+std::uint64_t Metrics::Transcoded(int method_index, bool warn, int grpc_code) const {
+  const auto slot = TranscodedSlot(methods_, method_index, warn, grpc_code);
+  return slot >= 0 ? transcoded_[slot].Value() : 0;
 }
 
 void Metrics::CountRejection(int method_index, HttpMethod http_method) {
@@ -258,6 +296,23 @@ void Metrics::Render(std::string& out) const {
       AppendLabelValue(out, method);
       fmt::format_to(std::back_inserter(out), "\",http_method=\"{}\",registered=\"{}\"}} {}\n",
                      kHttpMethodNames[v], registered ? "true" : "false", count);
+    }
+  }
+
+  // Series appear once a call of that kind happened.
+  Header(out, kTranscoded);
+  for (std::size_t m = 0; m < n_methods; ++m) {
+    for (int warn = 0; warn < 2; ++warn) {
+      for (std::size_t code = 0; code < kGrpcCodes; ++code) {
+        const auto count = transcoded_[(m * 2 + warn) * kGrpcCodes + code].Value();
+        if (count == 0) continue;
+        const MethodInfo& info = methods_->methods()[m];
+        fmt::format_to(std::back_inserter(out),
+                       "{}{{grpc_service=\"{}\",grpc_method=\"{}\",policy=\"{}\","
+                       "grpc_code=\"{}\"}} {}\n",
+                       kTranscoded.name, info.service, info.method, warn ? "warn" : "allow",
+                       kGrpcCodeNames[code], count);
+      }
     }
   }
 }

@@ -85,6 +85,8 @@ enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 
 HttpMethod HttpMethodFromName(std::string_view name);
+// go-grpc-prometheus' name of a gRPC status code ("OK", "InvalidArgument", ...), or "Unknown".
+std::string_view GrpcCodeName(int code);
 
 class Metrics {
  public:
@@ -92,6 +94,10 @@ class Metrics {
 
   // Sizes the per-method rejection counters. Called once, before any connection is served.
   void SetMethods(const MethodTable* methods);
+
+  // A JSON call served by transcoding, under warn or allow, with its gRPC status code.
+  void CountTranscoded(int method_index, bool warn, int grpc_code);
+  std::uint64_t Transcoded(int method_index, bool warn, int grpc_code) const;
 
   // A 426 on a gRPC path; `method_index` is -1 for an unregistered path.
   void CountRejection(int method_index, HttpMethod http_method);
@@ -121,6 +127,7 @@ class Metrics {
   const MethodTable* methods_ = nullptr;
   std::unique_ptr<Counter[]> rejections_;  // [(method_index + 1) * kHttpMethods + http_method]
   std::size_t rejection_slots_ = 0;
+  std::unique_ptr<Counter[]> transcoded_;  // [(method_index * 2 + warn) * 17 + grpc_code]
   double start_time_seconds_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "h2gate/gateway.h"
 #include "host_port.h"
+#include "policy.h"
 
 namespace h2gate {
 namespace {
@@ -184,6 +185,43 @@ const Flag kFlags[] = {
        }
        return "not one of trace, debug, info, warn, error, critical, off";
      }},
+    {"http1-policy", "H2GATE_HTTP1_POLICY",
+     "what HTTP/1.x JSON calls to unary gRPC methods get: reject (426), warn (served, with "
+     "Deprecation and Sunset headers) or allow (served)",
+     [](const Options& o) { return o.http1_policy; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!ParsePolicyName(v)) return "not reject, warn or allow";
+       o.http1_policy = v;
+       return "";
+     }},
+    {"http1-sunset", "H2GATE_HTTP1_SUNSET",
+     "RFC 3339 time when --http1-policy=warn turns into reject; empty: never",
+     [](const Options& o) { return o.http1_sunset; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!v.empty() && !ParseRfc3339(v))
+         return "not an RFC 3339 time (like 2027-03-01T00:00:00Z)";
+       o.http1_sunset = v;
+       return "";
+     }},
+    {"http1-policy-file", "H2GATE_HTTP1_POLICY_FILE",
+     "file of per-service and per-method policies; re-read on SIGHUP; empty: none",
+     [](const Options& o) { return o.http1_policy_file; },
+     [](Options& o, std::string_view v) -> std::string {
+       o.http1_policy_file = v;
+       return "";
+     }},
+    {"migration-link", "H2GATE_MIGRATION_LINK",
+     "URL of the migration guide, sent in Link headers; empty: none",
+     [](const Options& o) { return o.migration_link; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!v.empty() && !v.starts_with("https://") && !v.starts_with("http://")) {
+         return "not an http(s) URL";
+       }
+       o.migration_link = v;
+       return "";
+     }},
+    H2GATE_DURATION_FLAG("transcode-timeout", "H2GATE_TRANSCODE_TIMEOUT", transcode_timeout,
+                         "deadline of a JSON call without a grpc-timeout header"),
     {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",
      [](const Options& o) { return o.log_format; },
      [](Options& o, std::string_view v) -> std::string {

@@ -61,8 +61,14 @@ struct Options {
   std::size_t legacy_callers_capacity = 1000;  // callers the legacy-caller report tracks
   bool trust_forwarded_for = false;            // key callers by the first X-Forwarded-For hop
   Duration rejection_log_interval{60000};      // a caller's 426s are logged once per interval
-  std::string log_level = "info";              // trace, debug, info, warn, error, critical, off
-  std::string log_format = "text";             // text or json
+  // Migration mode: what HTTP/1.x JSON callers of unary gRPC methods get.
+  std::string http1_policy = "reject";  // reject (426), warn (serve, with deprecation), allow
+  std::string http1_sunset;             // RFC 3339: warn turns into reject then
+  std::string http1_policy_file;        // per-service and per-method rules; reloaded on SIGHUP
+  std::string migration_link;           // URL of the migration guide, for Link headers
+  Duration transcode_timeout{10000};    // deadline of a JSON call without a grpc-timeout header
+  std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
+  std::string log_format = "text";      // text or json
 };
 
 // Outcome of parsing flags and environment. Flags win over environment, which wins over defaults.
@@ -115,6 +121,13 @@ class Gateway {
   int port() const;
   // The admin listener's bound port; 0 without --admin-listen.
   int admin_port() const;
+
+  // Re-reads --http1-policy-file and applies it to new requests; on error keeps the old rules
+  // and returns false with the reason. Run() calls it on SIGHUP. Thread-safe.
+  bool ReloadPolicy(std::string* error);
+
+  // Replaces the wall clock that sunsets are compared with (tests).
+  void SetClock(std::function<std::chrono::system_clock::time_point()> now);
 
   // Begins a graceful drain: readiness off at once, serving for shutdown_delay, then no new
   // connections, GOAWAY to gRPC clients, and in-flight RPCs get drain_timeout to finish.

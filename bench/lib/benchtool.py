@@ -1,0 +1,411 @@
+#!/usr/bin/python3
+"""Helpers for bench/run.sh: request bodies, parsing tool output, metrics, the result table.
+
+Every subcommand prints plain `key=value` lines (or a file) for the shell to read, and exits
+non-zero with a one-line reason on stderr when a check fails, so run.sh can stop with a clear
+message instead of recording a figure from a broken run.
+"""
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import struct
+import sys
+import urllib.request
+
+
+def fail(msg):
+    print(f"benchtool: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request bodies. Encoded by hand: two length-delimited fields are all EchoRequest needs, and it
+# keeps the harness free of generated code.
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def grpc_frame(message):
+    """A gRPC length-prefixed message: flag 0 (not compressed), 4-byte big-endian length."""
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def cmd_bodies(args):
+    payload = bytes((i * 7 + 3) & 0xFF for i in range(args.payload))
+    message = b"bench"
+    # EchoRequest{message=1 (string), payload=2 (bytes)}; EchoResponse has the same fields and
+    # numbers, and the service returns them unchanged, so the response frame is the same bytes.
+    echo = (b"\x0a" + varint(len(message)) + message +
+            b"\x12" + varint(len(payload)) + payload)
+    files = {
+        "echo_req.bin": grpc_frame(echo),
+        "echo_resp.bin": grpc_frame(echo),
+        "health_req.bin": grpc_frame(b""),             # HealthCheckRequest{} (all services)
+        "health_resp.bin": grpc_frame(b"\x08\x01"),    # HealthCheckResponse{status: SERVING}
+    }
+    for name, data in files.items():
+        with open(os.path.join(args.dir, name), "wb") as f:
+            f.write(data)
+    print(len(files["echo_resp.bin"]), len(files["health_resp.bin"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a gRPC call made with curl (headers, trailers and body dumped to files).
+
+def cmd_check_grpc_reply(args):
+    with open(args.headers, "rb") as f:
+        head = f.read().decode("latin-1")
+    with open(args.body, "rb") as f:
+        body = f.read()
+    with open(args.expect, "rb") as f:
+        expect = f.read()
+    if not re.search(r"^HTTP/2 200", head, re.M):
+        fail(f"{args.what}: not an HTTP/2 200: {head.splitlines()[:1]}")
+    status = re.findall(r"^grpc-status:\s*(\d+)", head, re.M | re.I)
+    if status != ["0"]:
+        msg = re.findall(r"^grpc-message:\s*(.*)$", head, re.M | re.I)
+        fail(f"{args.what}: grpc-status {status or 'missing'} {msg}")
+    if body != expect:
+        fail(f"{args.what}: response body ({len(body)} bytes) differs from the expected "
+             f"{len(expect)} bytes")
+    print(f"ok {args.what}: grpc-status 0, {len(body)} bytes as expected")
+
+
+# ---------------------------------------------------------------------------------------------
+# h2load output.
+
+def _num(pattern, text, what, cast=float):
+    m = re.search(pattern, text, re.M)
+    if not m:
+        fail(f"cannot find {what} in h2load/wrk output")
+    return cast(m.group(1))
+
+
+def cmd_h2load(args):
+    """Parses an h2load run; fails unless every request got the expected response bytes."""
+    text = open(args.file, encoding="utf-8", errors="replace").read()
+    m = re.search(r"^finished in ([\d.]+)(us|ms|s), ([\d.]+) req/s", text, re.M)
+    if not m:
+        fail(f"no 'finished in' line in {args.file}")
+    elapsed = float(m.group(1)) / {"us": 1e6, "ms": 1e3, "s": 1}[m.group(2)]
+    rps = float(m.group(3))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if not m:
+        fail(f"no 'requests:' line in {args.file}")
+    total, started, done, ok, failed, errored, timeout = map(int, m.groups())
+    non2xx = sum(int(x) for x in re.findall(r"(\d+) [345]xx", text))
+    data = _num(r"^traffic: .*, [\d.]+[KMG]?B \((\d+)\) data", text, "data bytes", int)
+    if ok == 0:
+        fail(f"{args.what}: no request succeeded ({args.file})")
+    if failed or errored or timeout or non2xx:
+        fail(f"{args.what}: {failed} failed, {errored} errored, {timeout} timed out, "
+             f"{non2xx} non-2xx ({args.file})")
+    if args.expect_requests and ok != args.expect_requests:
+        fail(f"{args.what}: {ok} requests succeeded, expected {args.expect_requests}")
+    # h2load counts a gRPC error (HTTP 200 + grpc-status != 0, no body) as a success: the DATA
+    # bytes received tell. Streams cancelled at the end of a timed run may have delivered bytes
+    # without being counted done, hence the slack of the in-flight window.
+    want = ok * args.expect_bytes
+    slack = args.expect_bytes * args.inflight
+    if not (want <= data <= want + slack):
+        fail(f"{args.what}: received {data} DATA bytes for {ok} requests, expected "
+             f"{args.expect_bytes} each ({want}); gRPC errors are reported by h2load as 200")
+    print(f"elapsed={elapsed}")
+    print(f"rps={rps}")
+    print(f"succeeded={ok}")
+
+
+def cmd_wrk(args):
+    text = open(args.file, encoding="utf-8", errors="replace").read()
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(ms|s|m),", text, re.M)
+    if not m:
+        fail(f"no 'requests in' line in {args.file}")
+    reqs = int(m.group(1))
+    rps = _num(r"^Requests/sec:\s+([\d.]+)", text, "Requests/sec")
+    non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", text).group(1)) \
+        if "Non-2xx" in text else 0
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if reqs == 0:
+        fail(f"{args.what}: no responses ({args.file})")
+    if errs and any(int(x) for x in errs.groups()):
+        fail(f"{args.what}: wrk socket errors: {errs.group(0)} ({args.file})")
+    # Every answer must be the 426: wrk counts it as "Non-2xx". Requests cut at the end of the run
+    # are not counted either way.
+    if non2xx != reqs:
+        fail(f"{args.what}: {reqs} responses but {non2xx} non-2xx: not every answer was the 426")
+    print(f"rps={rps}")
+    print(f"responses={reqs}")
+
+
+def cmd_latency(args):
+    """p50/p99 from h2load --log-file rows: start_us, status, duration_us."""
+    lat = []
+    bad = 0
+    with open(args.file) as f:
+        for line in f:
+            cols = line.split("\t")
+            if len(cols) < 3:
+                continue
+            if cols[1] != "200":
+                bad += 1
+                continue
+            lat.append(int(cols[2]))
+    if bad:
+        fail(f"{args.what}: {bad} requests without status 200")
+    if len(lat) < args.min_samples:
+        fail(f"{args.what}: {len(lat)} samples, expected at least {args.min_samples} "
+             f"(the client did not keep the rate)")
+    lat.sort()
+
+    def pct(p):  # nearest rank
+        return lat[max(0, min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1))]
+
+    print(f"p50_us={pct(50)}")
+    print(f"p99_us={pct(99)}")
+    print(f"samples={len(lat)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus metrics of the running h2gate.
+
+def cmd_metric(args):
+    """Sums the samples of one metric whose labels match every key=value given."""
+    want = dict(kv.split("=", 1) for kv in args.labels)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError as e:
+        fail(f"cannot read /metrics on port {args.port}: {e}")
+    total = 0.0
+    found = False
+    for line in text.splitlines():
+        if not line.startswith(args.name):
+            continue
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})?\s+(\S+)$", line)
+        if not m or m.group(1) != args.name:
+            continue
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if args.exclude:
+            k, v = args.exclude.split("=", 1)
+            if labels.get(k) == v:
+                continue
+        if all(labels.get(k) == v for k, v in want.items()):
+            total += float(m.group(4))
+            found = True
+    if not found and not args.exclude:
+        fail(f"metric {args.name} {want} not found on port {args.port}")
+    print(int(total) if total == int(total) else total)
+
+
+def cmd_free_ports(args):
+    """Ports the kernel hands out now; each is free at this instant (held together, so distinct)."""
+    socks = []
+    for _ in range(args.count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+def cmd_nginx_conf(args):
+    body = open(args.body, "rb").read().decode("utf-8")
+    if "$" in body:
+        fail("the 426 body contains '$', which nginx would read as a variable")
+    esc = body.replace("\\", "\\\\").replace('"', '\\"')
+    p = args.prefix
+    print(f"""# Generated by bench/lib/benchtool.py: the same 426 as h2gate, from one process.
+worker_processes 1;
+daemon off;
+master_process off;
+error_log {p}/error.log warn;
+pid {p}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  server_tokens off;
+  # h2gate does not cap requests per keep-alive connection; nginx's default is 1000.
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  client_body_temp_path {p}/tmp/body;
+  proxy_temp_path {p}/tmp/proxy;
+  fastcgi_temp_path {p}/tmp/fastcgi;
+  uwsgi_temp_path {p}/tmp/uwsgi;
+  scgi_temp_path {p}/tmp/scgi;
+  server {{
+    listen 127.0.0.1:{args.port};
+    location = {args.path} {{
+      default_type application/json;
+      add_header Cache-Control no-store always;
+      add_header Upgrade h2c always;
+      return 426 "{esc}";
+    }}
+  }}
+}}""")
+
+
+# ---------------------------------------------------------------------------------------------
+# The table.
+
+# (section, figure, key, unit, target kind, target value). Keys are recorded by run.sh as
+# "<key>\t<side>\t<round>\t<value>", side "a" for h2gate's front port, "b" for the baseline.
+ROWS = [
+    ("1. gRPC Echo, 1 KiB, {echo_shape}; gateway vs direct port", "requests/s", "echo.rps",
+     "int", "ratio>=", 0.97),
+    ("", "server CPU per request (µs)", "echo.cpu_us", "us", None, None),
+    ("2. gRPC Health/Check, {echo_shape}; gateway vs direct port", "requests/s", "health.rps",
+     "int", "ratio>=", 0.97),
+    ("", "server CPU per request (µs)", "health.cpu_us", "us", None, None),
+    ("3. Connection churn, 1 call per new connection, {churn_rate} conn/s offered; "
+     "gateway vs direct", "server CPU per connection (µs)", "churn.cpu_us", "us", "ratio<=", 1.10),
+    ("", "connections/s completed", "churn.cps", "int", None, None),
+    ("4. HTTP/1.1 426, keep-alive, 32 conns; h2gate vs nginx", "server CPU per response (µs)",
+     "http1.cpu_us", "us", "ratio<=", 1.00),
+    ("", "responses/s (wrk-bound)", "http1.rps", "int", None, None),
+    ("5. Memory, {mem_conns} connections (RSS delta / N)", "idle HTTP/1.1 keep-alive (B/conn)",
+     "mem.keepalive", "int", None, None),
+    ("", "silent, in sniff phase (B/conn)", "mem.silent", "int", "abs<=", 4096),
+    ("6. Latency at {lat_rps} req/s, Echo 1 KiB; gateway vs direct", "p50 (µs)", "lat.p50",
+     "int", None, None),
+    ("", "p99 (µs)", "lat.p99", "int", None, None),
+]
+
+
+def fmt(v, unit):
+    if unit == "us":
+        return f"{v:,.1f}"
+    return f"{v:,.0f}"
+
+
+def summary(vals, unit):
+    if not vals:
+        return "—"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt(med, unit)
+    return f"{fmt(med, unit)} ({fmt(min(vals), unit)}–{fmt(max(vals), unit)})"
+
+
+def cmd_table(args):
+    data = {}
+    with open(args.results) as f:
+        for line in f:
+            key, side, _rnd, val = line.rstrip("\n").split("\t")
+            data.setdefault((key, side), []).append(float(val))
+    subs = dict(kv.split("=", 1) for kv in args.subst)
+    out = []
+    out.append("| Comparison | Figure | h2gate | Baseline | Ratio | Target | Met |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for section, figure, key, unit, tkind, tval in ROWS:
+        a = data.get((key, "a"), [])
+        b = data.get((key, "b"), [])
+        if not a and not b:
+            continue
+        ratio = "—"
+        met = "—"
+        target = "—"
+        if a and b:
+            ma, mb = statistics.median(a), statistics.median(b)
+            r = ma / mb if mb else float("inf")
+            ratio = f"{r:.3f}×"
+            if key.startswith("lat."):
+                ratio += f" ({ma - mb:+,.0f} µs)"
+            if tkind == "ratio>=":
+                target, ok = f"≥ {tval:.2f}×", r >= tval
+            elif tkind == "ratio<=":
+                target, ok = f"≤ {tval:.2f}×", r <= tval
+            if tkind and tkind.startswith("ratio"):
+                met = "yes" if ok else "**no**"
+        if tkind == "abs<=" and a:
+            target = f"≤ {tval:,} B"
+            met = "yes" if statistics.median(a) <= tval else "**no**"
+        out.append(f"| {section.format(**subs)} | {figure} | {summary(a, unit)} | "
+                   f"{summary(b, unit)} | {ratio} | {target} | {met} |")
+    table = "\n".join(out)
+    header = open(args.header).read() if args.header else ""
+    text = header + "\n" + table + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("bodies")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--payload", type=int, default=1024)
+    s.set_defaults(fn=cmd_bodies)
+
+    s = sub.add_parser("check-grpc-reply")
+    s.add_argument("--what", required=True)
+    s.add_argument("--headers", required=True)
+    s.add_argument("--body", required=True)
+    s.add_argument("--expect", required=True)
+    s.set_defaults(fn=cmd_check_grpc_reply)
+
+    s = sub.add_parser("h2load")
+    s.add_argument("--what", required=True)
+    s.add_argument("--file", required=True)
+    s.add_argument("--expect-bytes", type=int, required=True)
+    s.add_argument("--expect-requests", type=int, default=0)
+    s.add_argument("--inflight", type=int, default=1)
+    s.set_defaults(fn=cmd_h2load)
+
+    s = sub.add_parser("wrk")
+    s.add_argument("--what", required=True)
+    s.add_argument("--file", required=True)
+    s.set_defaults(fn=cmd_wrk)
+
+    s = sub.add_parser("latency")
+    s.add_argument("--what", required=True)
+    s.add_argument("--file", required=True)
+    s.add_argument("--min-samples", type=int, default=1)
+    s.set_defaults(fn=cmd_latency)
+
+    s = sub.add_parser("metric")
+    s.add_argument("--port", required=True)
+    s.add_argument("--exclude", help="label=value to leave out")
+    s.add_argument("name")
+    s.add_argument("labels", nargs="*")
+    s.set_defaults(fn=cmd_metric)
+
+    s = sub.add_parser("free-ports")
+    s.add_argument("count", type=int)
+    s.set_defaults(fn=cmd_free_ports)
+
+    s = sub.add_parser("nginx-conf")
+    s.add_argument("--prefix", required=True)
+    s.add_argument("--port", required=True)
+    s.add_argument("--path", required=True)
+    s.add_argument("--body", required=True)
+    s.set_defaults(fn=cmd_nginx_conf)
+
+    s = sub.add_parser("table")
+    s.add_argument("--results", required=True)
+    s.add_argument("--header")
+    s.add_argument("--out", required=True)
+    s.add_argument("subst", nargs="*", help="name=value for the section titles")
+    s.set_defaults(fn=cmd_table)
+
+    args = p.parse_args()
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

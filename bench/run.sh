@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# h2gate benchmarks: one command, one Markdown table. Not part of the test suite.
+#
+#   bash bench/run.sh              # full run: ROUNDS=3, DURATION=10 s, 10,000 connections for memory
+#   QUICK=1 bash bench/run.sh      # harness check: 1 round, 2 s runs, 2,000 connections
+#
+# The server runs on core SERVER_CPU, the load generator on LOAD_CPU. Each comparison is
+# interleaved (h2gate, baseline, h2gate, baseline, ...) for ROUNDS rounds; the table gives the
+# median and min–max of each figure. See bench/README.md for what each row measures.
+set -euo pipefail
+
+(($# == 0)) || {
+  echo "usage: [QUICK=1] [ROUNDS=3] [DURATION=10] ... bash bench/run.sh (settings are environment variables; see bench/README.md)" >&2
+  exit 2
+}
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=lib/common.sh
+source "$BENCH_DIR/lib/common.sh"
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+  : "${ROUNDS:=1}" "${DURATION:=2}" "${MEM_CONNS:=2000}"
+fi
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}            # seconds per measured run
+MEM_CONNS=${MEM_CONNS:-10000}       # connections held for the memory figures
+CHURN_RATE=${CHURN_RATE:-1000}      # new connections per second offered in the churn test
+LAT_RPS=${LAT_RPS:-2000}            # request rate of the latency test
+LAT_CLIENTS=${LAT_CLIENTS:-8}       # connections of the latency test (rate split among them)
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+TESTS=${TESTS:-echo health churn http1 latency memory}
+BUILD=${BUILD:-1}                   # 0: use H2GATE_BIN as it is
+BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
+H2GATE_BIN=${H2GATE_BIN:-$BUILD_DIR/server/h2gate}
+
+# Echo and Health load shape.
+UNARY_CLIENTS=16
+UNARY_STREAMS=8
+
+STAMP=$(date +%Y-%m-%d-%H%M%S)
+OUT_DIR=$BENCH_DIR/out
+RUN_DIR=$OUT_DIR/run-$STAMP
+RESULTS_MD=$OUT_DIR/results-$STAMP.md
+mkdir -p "$RUN_DIR"
+: >"$RUN_DIR/results.tsv"
+
+trap cleanup EXIT
+trap 'die "interrupted"' INT TERM
+
+# ------------------------------------------------------------------------------------------
+# Checks and set-up.
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS=$ROUNDS: want a positive integer"
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: want whole seconds >= 1"
+((CHURN_RATE >= 10 && CHURN_RATE % 10 == 0)) || die "CHURN_RATE=$CHURN_RATE: want a multiple of 10"
+((LAT_RPS % LAT_CLIENTS == 0)) || die "LAT_RPS=$LAT_RPS must divide by LAT_CLIENTS=$LAT_CLIENTS"
+(($(nproc) >= 2)) || die "needs 2 cores (server on one, load generator on the other); nproc=$(nproc)"
+taskset -c "$SERVER_CPU" true 2>/dev/null || die "SERVER_CPU=$SERVER_CPU is not a usable core"
+taskset -c "$LOAD_CPU" true 2>/dev/null || die "LOAD_CPU=$LOAD_CPU is not a usable core"
+
+ensure_tools
+
+# Memory test: each process (server, client) holds MEM_CONNS sockets; raise the soft fd limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+if [[ " $TESTS " == *" memory "* ]] && ((MEM_CONNS + 256 > FD_LIMIT)); then
+  die "MEM_CONNS=$MEM_CONNS needs more file descriptors than 'ulimit -n' allows ($FD_LIMIT); lower MEM_CONNS or raise the hard limit"
+fi
+
+if [[ $BUILD == 1 ]]; then
+  log "building h2gate (Release) in $BUILD_DIR"
+  {
+    [[ -f $BUILD_DIR/CMakeCache.txt ]] ||
+      cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DH2GATE_BUILD_TESTS=OFF
+    timeout 3600 cmake --build "$BUILD_DIR" -j2 --target h2gate
+  } >"$RUN_DIR/build.log" 2>&1 || die "build failed; see $RUN_DIR/build.log: $(tail -5 "$RUN_DIR/build.log")"
+fi
+[[ -x $H2GATE_BIN ]] || die "no h2gate binary at $H2GATE_BIN (build it, or set H2GATE_BIN)"
+
+read -r echo_resp_bytes health_resp_bytes < <(bt bodies --dir "$RUN_DIR")
+[[ -n $health_resp_bytes ]] || die "cannot write the request bodies in $RUN_DIR"
+ECHO_REQ=$RUN_DIR/echo_req.bin
+HEALTH_REQ=$RUN_DIR/health_req.bin
+ECHO_PATH=/echo.v1.Echo/Echo
+HEALTH_PATH=/grpc.health.v1.Health/Check
+
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
+  log "WARNING: load average is $LOAD0: the machine is not quiet; figures will be noisy"
+fi
+
+# Timeout for one load-generator run: the run itself, plus start-up and drain.
+RUN_TIMEOUT=$((DURATION * 3 + 30))
+# load CMD...: runs CMD on the load core, bounded; in the background so a signal stops it at once.
+load() {
+  local pid rc=0
+  timeout -k 5 "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" "$@" &
+  pid=$!
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return "$rc"
+}
+
+H2LOAD_GRPC=(-t 1 -H 'content-type: application/grpc' -H 'te: trailers' -N 10s)
+
+# ------------------------------------------------------------------------------------------
+# 1, 2. Unary calls over persistent connections: front port vs direct port of the same process.
+
+# unary_run KEY PATH REQ RESP_BYTES SIDE PORT ROUND (ROUND 0: warm-up, not recorded)
+unary_run() {
+  local key=$1 path=$2 req=$3 resp_bytes=$4 side=$5 port=$6 round=$7
+  local out=$RUN_DIR/$key-$side-r$round.h2load t0 t1 ok0 ok1 bad0 bad1 parsed
+  local svc=${path#/}
+  local m=(grpc_server_handled_total "grpc_service=${svc%/*}" "grpc_method=${path##*/}")
+  ok0=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
+  bad0=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
+  t0=$(cpu_ticks "$H2_PID")
+  load h2load "${H2LOAD_GRPC[@]}" -c "$UNARY_CLIENTS" -m "$UNARY_STREAMS" -D "$DURATION" \
+    -d "$req" "http://127.0.0.1:$port$path" >"$out" 2>&1 || die "h2load failed ($key, $side); see $out"
+  t1=$(cpu_ticks "$H2_PID")
+  ok1=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
+  bad1=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
+  parsed=$(bt h2load --what "$key/$side" --file "$out" --expect-bytes "$resp_bytes" \
+    --inflight $((UNARY_CLIENTS * UNARY_STREAMS))) || die "$key/$side: invalid run (see above)"
+  local elapsed rps succeeded
+  eval "$parsed"
+  # h2load resets the calls still in flight when a timed run ends; the server may finish those
+  # with a non-OK code. Any more than that window is a real failure.
+  ((bad1 - bad0 <= UNARY_CLIENTS * UNARY_STREAMS)) ||
+    die "$key/$side: the server finished $((bad1 - bad0)) calls with a non-OK code"
+  ((ok1 - ok0 >= succeeded)) ||
+    die "$key/$side: h2load counts $succeeded successes, the server only $((ok1 - ok0)) OK"
+  ((round == 0)) && return 0
+  local cpu
+  cpu=$(cpu_us_per $((t1 - t0)) "$succeeded")
+  record "$key.rps" "$side" "$round" "$rps"
+  record "$key.cpu_us" "$side" "$round" "$cpu"
+  log "$key $side round $round: $rps req/s, $cpu µs CPU/request ($succeeded calls; server core $(busy_pct $((t1 - t0)) "$elapsed") busy)"
+}
+
+unary_compare() {
+  local key=$1 path=$2 req=$3 resp_bytes=$4 r
+  log "== $key: $path, $UNARY_CLIENTS connections x $UNARY_STREAMS streams, ${DURATION}s runs"
+  local saved=$DURATION
+  DURATION=1
+  unary_run "$key" "$path" "$req" "$resp_bytes" a "$H2_PORT" 0
+  unary_run "$key" "$path" "$req" "$resp_bytes" b "$H2_DIRECT" 0
+  DURATION=$saved
+  for r in $(seq "$ROUNDS"); do
+    unary_run "$key" "$path" "$req" "$resp_bytes" a "$H2_PORT" "$r"
+    unary_run "$key" "$path" "$req" "$resp_bytes" b "$H2_DIRECT" "$r"
+  done
+}
+
+# ------------------------------------------------------------------------------------------
+# 3. Connection churn: h2load -c N -n N makes every client (= connection) do one call; -r opens
+# CHURN_RATE/10 connections every 100 ms.
+
+churn_run() {
+  local side=$1 port=$2 round=$3 n=$4
+  local out=$RUN_DIR/churn-$side-r$round.h2load t0 t1 h0 h1 parsed elapsed rps succeeded
+  h0=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
+  t0=$(cpu_ticks "$H2_PID")
+  load h2load "${H2LOAD_GRPC[@]}" -r $((CHURN_RATE / 10)) --rate-period=100ms -c "$n" -n "$n" \
+    -m 1 -d "$ECHO_REQ" "http://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 ||
+    die "h2load failed (churn, $side); see $out"
+  t1=$(cpu_ticks "$H2_PID")
+  h1=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
+  parsed=$(bt h2load --what "churn/$side" --file "$out" --expect-bytes "$echo_resp_bytes" \
+    --expect-requests "$n") || die "churn/$side: invalid run (see above)"
+  eval "$parsed"
+  # The front port counts hand-offs: proof that every call had its own connection. (The metric
+  # scrapes themselves are HTTP/1.1 and not counted there.)
+  if [[ $side == a ]] && ((h1 - h0 != n)); then
+    die "churn/a: $n calls but $((h1 - h0)) connections handed to gRPC; h2load reused connections"
+  fi
+  ((round == 0)) && return 0
+  local cpu cps
+  cpu=$(cpu_us_per $((t1 - t0)) "$n")
+  cps=$(awk -v n="$n" -v e="$elapsed" 'BEGIN { printf "%.1f", n / e }')
+  record churn.cpu_us "$side" "$round" "$cpu"
+  record churn.cps "$side" "$round" "$cps"
+  log "churn $side round $round: $n connections in ${elapsed}s ($cps/s), $cpu µs CPU/connection"
+}
+
+churn_compare() {
+  local n=$((CHURN_RATE * DURATION)) r
+  log "== churn: $n connections at $CHURN_RATE/s, one Echo call each"
+  churn_run a "$H2_PORT" 0 $((CHURN_RATE / 10))
+  churn_run b "$H2_DIRECT" 0 $((CHURN_RATE / 10))
+  for r in $(seq "$ROUNDS"); do
+    churn_run a "$H2_PORT" "$r" "$n"
+    churn_run b "$H2_DIRECT" "$r" "$n"
+  done
+}
+
+# ------------------------------------------------------------------------------------------
+# 4. HTTP/1.1 426 with keep-alive: h2gate's front port vs nginx returning the same answer.
+
+start_nginx() {
+  local prefix=$RUN_DIR/nginx
+  mkdir -p "$prefix/tmp"
+  NGX_PORT=$(bt free-ports 1)
+  bt nginx-conf --prefix "$prefix" --port "$NGX_PORT" --path "$ECHO_PATH" \
+    --body "$RUN_DIR/426-h2gate.body" >"$prefix/nginx.conf"
+  taskset -c "$SERVER_CPU" nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
+    >"$prefix/stdout.log" 2>&1 &
+  NGX_PID=$!
+  PIDS+=("$NGX_PID")
+  wait_for 10 nginx tcp_open "$NGX_PORT" ||
+    die "nginx not listening on $NGX_PORT; see $prefix/error.log: $(tail -3 "$prefix/error.log" 2>/dev/null)"
+  log "nginx: pid $NGX_PID (one process, master_process off), 127.0.0.1:$NGX_PORT"
+}
+
+# fetch_426 PORT NAME: one keep-alive-style POST; saves headers and body, checks the status.
+fetch_426() {
+  curl -sS --max-time 5 --http1.1 -X POST -H 'Content-Type: application/json' \
+    -d '{"message":"hi"}' -D "$RUN_DIR/426-$2.hdr" -o "$RUN_DIR/426-$2.body" \
+    "http://127.0.0.1:$1$ECHO_PATH" || die "426 preflight on $2 failed"
+  head -1 "$RUN_DIR/426-$2.hdr" | grep -q '^HTTP/1.1 426' ||
+    die "$2 did not answer 426: $(head -1 "$RUN_DIR/426-$2.hdr")"
+}
+
+http1_run() {
+  local side=$1 port=$2 pid=$3 round=$4 dur=$5
+  local out=$RUN_DIR/http1-$side-r$round.wrk t0 t1 a0 a1 parsed rps responses
+  [[ $side == a ]] && a0=$(bt metric --port "$H2_PORT" h2gate_connections_accepted_total)
+  t0=$(cpu_ticks "$pid")
+  load wrk -t 1 -c 32 -d "${dur}s" --timeout 5s -s "$BENCH_DIR/lib/post.lua" \
+    "http://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 || die "wrk failed (http1, $side); see $out"
+  t1=$(cpu_ticks "$pid")
+  parsed=$(bt wrk --what "http1/$side" --file "$out") || die "http1/$side: invalid run (see above)"
+  eval "$parsed"
+  if [[ $side == a ]]; then
+    # 32 connections, +1 for the scrape: more means the 426 did not keep the connection alive.
+    a1=$(bt metric --port "$H2_PORT" h2gate_connections_accepted_total)
+    ((a1 - a0 <= 34)) || die "http1/a: $((a1 - a0)) connections accepted for 32 keep-alive clients"
+  fi
+  ((round == 0)) && return 0
+  local cpu
+  cpu=$(cpu_us_per $((t1 - t0)) "$responses")
+  record http1.rps "$side" "$round" "$rps"
+  record http1.cpu_us "$side" "$round" "$cpu"
+  log "http1 $side round $round: $rps responses/s, $cpu µs CPU/response ($responses; server core $(busy_pct $((t1 - t0)) "$dur") busy)"
+}
+
+http1_compare() {
+  local r
+  log "== http1: POST $ECHO_PATH -> 426, wrk -t1 -c32, h2gate vs nginx"
+  fetch_426 "$H2_PORT" h2gate
+  start_nginx
+  fetch_426 "$NGX_PORT" nginx
+  cmp -s "$RUN_DIR/426-h2gate.body" "$RUN_DIR/426-nginx.body" ||
+    die "nginx's 426 body differs from h2gate's ($RUN_DIR/426-*.body)"
+  log "426 headers, h2gate: $(tr -d '\r' <"$RUN_DIR/426-h2gate.hdr" | tail -n +2 | paste -sd'|')"
+  log "426 headers, nginx:  $(tr -d '\r' <"$RUN_DIR/426-nginx.hdr" | tail -n +2 | paste -sd'|')"
+  http1_run a "$H2_PORT" "$H2_PID" 0 1
+  http1_run b "$NGX_PORT" "$NGX_PID" 0 1
+  for r in $(seq "$ROUNDS"); do
+    http1_run a "$H2_PORT" "$H2_PID" "$r" "$DURATION"
+    http1_run b "$NGX_PORT" "$NGX_PID" "$r" "$DURATION"
+  done
+  stop_pid "$NGX_PID"
+  forget_pid "$NGX_PID"
+}
+
+# ------------------------------------------------------------------------------------------
+# 6. Latency at a fixed rate: h2load --rps per connection, per-request times from --log-file.
+
+latency_run() {
+  local side=$1 port=$2 round=$3 dur=$4
+  local out=$RUN_DIR/lat-$side-r$round.h2load reqlog=$RUN_DIR/lat-$side-r$round.tsv parsed
+  rm -f "$reqlog"  # h2load appends to an existing log file
+  load h2load "${H2LOAD_GRPC[@]}" -c "$LAT_CLIENTS" -m 1 --rps $((LAT_RPS / LAT_CLIENTS)) \
+    -D "$dur" --log-file="$reqlog" -d "$ECHO_REQ" "http://127.0.0.1:$port$ECHO_PATH" \
+    >"$out" 2>&1 || die "h2load failed (latency, $side); see $out"
+  bt h2load --what "latency/$side" --file "$out" --expect-bytes "$echo_resp_bytes" \
+    --inflight "$LAT_CLIENTS" >/dev/null || die "latency/$side: invalid run (see above)"
+  parsed=$(bt latency --what "latency/$side" --file "$reqlog" \
+    --min-samples $((LAT_RPS * dur * 9 / 10))) || die "latency/$side: invalid run (see above)"
+  local p50_us p99_us samples
+  eval "$parsed"
+  ((round == 0)) && return 0
+  record lat.p50 "$side" "$round" "$p50_us"
+  record lat.p99 "$side" "$round" "$p99_us"
+  log "latency $side round $round: p50 $p50_us µs, p99 $p99_us µs ($samples calls)"
+}
+
+latency_compare() {
+  local r
+  log "== latency: $LAT_RPS calls/s over $LAT_CLIENTS connections"
+  latency_run a "$H2_PORT" 0 1
+  latency_run b "$H2_DIRECT" 0 1
+  for r in $(seq "$ROUNDS"); do
+    latency_run a "$H2_PORT" "$r" "$DURATION"
+    latency_run b "$H2_DIRECT" "$r" "$DURATION"
+  done
+}
+
+# ------------------------------------------------------------------------------------------
+# 5. Memory: RSS of a fresh h2gate before and while MEM_CONNS connections are held open.
+
+memory_run() {
+  local mode=$1 round=$2 n=$MEM_CONNS
+  local client_out=$RUN_DIR/mem-$mode-r$round.client base rss open per client_pid
+  start_h2gate "mem-$mode-r$round" --sniff-timeout=10m --idle-timeout=10m \
+    --max-connections=$((n + 64))
+  fetch_426 "$H2_PORT" "mem-warmup"      # touch the HTTP/1.1 path once before the baseline
+  bt metric --port "$H2_PORT" h2gate_connections_open >/dev/null
+  sleep 0.5
+  base=$(rss_bytes "$H2_PID")
+  timeout -k 5 600 taskset -c "$LOAD_CPU" /usr/bin/python3 "$BENCH_DIR/lib/holdconns.py" \
+    --port "$H2_PORT" --count "$n" --mode "$mode" --timeout 120 --hold 300 \
+    >"$client_out" 2>&1 &
+  client_pid=$!
+  PIDS+=("$client_pid")
+  wait_for 130 "client" grep -q '^READY' "$client_out" ||
+    die "memory/$mode: client did not get $n connections ready: $(tail -2 "$client_out")"
+  # connect() returns once the kernel has the connection; wait until h2gate has accepted them all.
+  conns_open_at_least() { (($(bt metric --port "$H2_PORT" h2gate_connections_open) >= n)); }
+  wait_for 60 "accept" conns_open_at_least ||
+    die "memory/$mode: h2gate holds $(bt metric --port "$H2_PORT" h2gate_connections_open) of $n connections"
+  sleep 1
+  rss=$(rss_bytes "$H2_PID")
+  open=$(bt metric --port "$H2_PORT" h2gate_connections_open)
+  stop_pid "$client_pid"
+  forget_pid "$client_pid"
+  grep -q "^HELD $n CLOSED 0$" "$client_out" ||
+    die "memory/$mode: the server closed connections during the measurement: $(tail -1 "$client_out")"
+  stop_h2gate
+  per=$(((rss - base) / n))
+  record "mem.$mode" a "$round" "$per"
+  log "memory $mode round $round: RSS $base -> $rss bytes with $open connections open: $per B/connection"
+}
+
+memory_compare() {
+  local r
+  log "== memory: $MEM_CONNS connections, keep-alive idle vs silent (sniff phase)"
+  for r in $(seq "$ROUNDS"); do
+    memory_run keepalive "$r"
+    memory_run silent "$r"
+  done
+}
+
+# ------------------------------------------------------------------------------------------
+# Run.
+
+log "results in $RUN_DIR; rounds $ROUNDS, ${DURATION}s runs, server on core $SERVER_CPU, load on core $LOAD_CPU"
+
+start_h2gate main
+grpc_call "$H2_PORT" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-front
+grpc_call "$H2_DIRECT" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-direct
+grpc_call "$H2_PORT" "$HEALTH_PATH" "$HEALTH_REQ" "$RUN_DIR/health_resp.bin" health-front
+grpc_call "$H2_DIRECT" "$HEALTH_PATH" "$HEALTH_REQ" "$RUN_DIR/health_resp.bin" health-direct
+
+for t in $TESTS; do
+  case $t in
+    echo) unary_compare echo "$ECHO_PATH" "$ECHO_REQ" "$echo_resp_bytes" ;;
+    health) unary_compare health "$HEALTH_PATH" "$HEALTH_REQ" "$health_resp_bytes" ;;
+    churn) churn_compare ;;
+    http1) http1_compare ;;
+    latency) latency_compare ;;
+    memory) ;;  # needs its own fresh servers: below
+    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory)" ;;
+  esac
+done
+stop_h2gate
+if [[ " $TESTS " == *" memory "* ]]; then memory_compare; fi
+
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_DIRTY=$(git -C "$REPO" status --porcelain -- gateway server proto CMakeLists.txt 2>/dev/null | wc -l)
+{
+  echo "# h2gate benchmark, $(date '+%Y-%m-%d %H:%M %Z')"
+  echo
+  [[ $QUICK == 1 ]] && echo "**QUICK mode: harness check only; these figures are not results.**" && echo
+  echo "- h2gate $GIT_REV$( ((GIT_DIRTY > 0)) && echo " + $GIT_DIRTY uncommitted source files"), $H2GATE_BIN"
+  echo "- $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r)"
+  echo "- server pinned to core $SERVER_CPU, load generator to core $LOAD_CPU; load average $LOAD0 at start, $LOAD1 at end"
+  echo "- $ROUNDS round(s), interleaved h2gate/baseline, ${DURATION}s per run; median (min–max)"
+  echo "- $(h2load --version 2>&1 | head -1), wrk $(wrk -v 2>&1 | head -1 | awk '{ print $2 }'), $(nginx -v 2>&1 | sed 's/.*: //')"
+  echo "- raw output: bench/out/run-$STAMP/"
+} >"$RUN_DIR/header.md"
+bt table --results "$RUN_DIR/results.tsv" --header "$RUN_DIR/header.md" --out "$RESULTS_MD" \
+  "echo_shape=$UNARY_CLIENTS conns × $UNARY_STREAMS streams" "churn_rate=$CHURN_RATE" \
+  "mem_conns=$MEM_CONNS" "lat_rps=$LAT_RPS"
+log "table written to ${RESULTS_MD#"$REPO"/}"

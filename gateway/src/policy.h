@@ -1,0 +1,72 @@
+// What HTTP/1.x callers of each gRPC method get during a migration: reject (the 426), warn
+// (served by transcoding JSON, with Deprecation and Sunset headers, until the sunset passes), or
+// allow (served silently). Rules come from flags and an optional policy file.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace h2gate {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+enum class Http1Policy { kReject, kWarn, kAllow };
+std::string_view PolicyName(Http1Policy policy);  // "reject", "warn", "allow"
+std::optional<Http1Policy> ParsePolicyName(std::string_view name);
+
+struct PolicyRule {
+  Http1Policy policy = Http1Policy::kReject;
+  std::optional<SystemTime> sunset;  // warn only: from then on, behaves as reject
+  std::string link;                  // migration guide, sent as Link: <...>; rel="deprecation"
+};
+
+// The policy a caller gets now: warn past its sunset is reject.
+Http1Policy Effective(const PolicyRule& rule, SystemTime now);
+
+// Rules by specificity: a method's, else its service's, else the default.
+struct PolicySet {
+  SystemTime loaded_at;  // when these rules took effect: the Deprecation date of warn rules
+  PolicyRule fallback;
+  std::map<std::string, PolicyRule, std::less<>> services;  // "pkg.Service"
+  std::map<std::string, PolicyRule, std::less<>> methods;   // "/pkg.Service/Method"
+
+  const PolicyRule& Resolve(std::string_view service, std::string_view path) const;
+};
+
+// Parses a policy file (format in README.md, "Migration mode"). Lines are
+//   SELECTOR POLICY [sunset=RFC3339] [link=URL]
+// with SELECTOR "*", "pkg.Service" or "/pkg.Service/Method". `defaults` holds the flags' rule,
+// which "*" overrides. On error, `error` says "line N: why" and the result is empty.
+std::optional<PolicySet> ParsePolicyFile(std::string_view text, const PolicyRule& defaults,
+                                         std::string* error);
+
+// "2027-03-01T00:00:00Z", with an optional fraction and a Z or +hh:mm offset.
+std::optional<SystemTime> ParseRfc3339(std::string_view text);
+// The IMF-fixdate HTTP uses: "Mon, 01 Mar 2027 00:00:00 GMT".
+std::string HttpDate(SystemTime t);
+
+// The current rules, swapped whole on reload; readers take a reference-counted snapshot.
+class PolicyStore {
+ public:
+  explicit PolicyStore(PolicySet set) : set_(std::make_shared<const PolicySet>(std::move(set))) {}
+  std::shared_ptr<const PolicySet> Get() const {
+    std::lock_guard lock(mu_);
+    return set_;
+  }
+  void Set(PolicySet set) {
+    auto next = std::make_shared<const PolicySet>(std::move(set));
+    std::lock_guard lock(mu_);
+    set_ = std::move(next);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const PolicySet> set_;
+};
+
+}  // namespace h2gate

@@ -1,0 +1,303 @@
+// Migration mode: per-method policies, JSON transcoding, sunsets, and reloads.
+#include <signal.h>
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "policy.h"
+#include "support/fixture.h"
+#include "support/net.h"
+#include "support/process.h"
+
+namespace h2gate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+google::protobuf::Struct Json(const std::string& body) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(body, &s).ok()) << body;
+  return s;
+}
+
+std::string Post(int port, std::string_view path, std::string_view body,
+                 std::string_view extra_headers = "") {
+  RawClient c(port);
+  c.Send("POST " + std::string(path) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" +
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n" + std::string(extra_headers) + "\r\n" + std::string(body));
+  return c.ReadUntilClose(10s);
+}
+
+std::string Header(const std::string& response, std::string_view name) {
+  const std::string needle = "\r\n" + std::string(name) + ": ";
+  const auto at = response.find(needle);
+  if (at == std::string::npos) return "";
+  const auto start = at + needle.size();
+  return response.substr(start, response.find("\r\n", start) - start);
+}
+
+// Policy file parsing, without a server.
+TEST(PolicyFile, RulesAndErrorsWithLineNumbers) {
+  PolicyRule defaults;
+  std::string error;
+  const auto set = ParsePolicyFile(
+      "# migration plan\n"
+      "*                   warn   sunset=2027-03-01T00:00:00Z\n"
+      "shop.v1.Cart        allow  link=https://wiki.example/grpc\n"
+      "/echo.v1.Echo/Echo  reject   # callers moved\n",
+      defaults, &error);
+  ASSERT_TRUE(set) << error;
+  EXPECT_EQ(set->fallback.policy, Http1Policy::kWarn);
+  EXPECT_EQ(set->Resolve("shop.v1.Cart", "/shop.v1.Cart/Add").policy, Http1Policy::kAllow);
+  EXPECT_EQ(set->Resolve("shop.v1.Cart", "/shop.v1.Cart/Add").link, "https://wiki.example/grpc");
+  EXPECT_EQ(set->Resolve("echo.v1.Echo", "/echo.v1.Echo/Echo").policy, Http1Policy::kReject);
+  EXPECT_EQ(set->Resolve("echo.v1.Echo", "/echo.v1.Echo/Other").policy, Http1Policy::kWarn);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"* sometimes\n", "line 1: unknown policy \"sometimes\" (reject, warn or allow)"},
+      {"\n\nfoo.Bar warn sunset=tomorrow\n", "line 3: sunset \"tomorrow\" is not an RFC 3339 time"},
+      {"foo.Bar allow sunset=2027-01-01T00:00:00Z\n", "line 1: sunset= only applies to warn"},
+      {"/echo.v1.Echo/Echo\n", "line 1: expected SELECTOR POLICY [sunset=TIME] [link=URL]"},
+      {"/foo.Bar reject\n", "line 1: \"/foo.Bar\" is not a method path like /pkg.Service/Method"},
+      {"foo.Bar warn colour=blue\n", "line 1: unknown option \"colour=blue\" (sunset= or link=)"},
+      {"foo.Bar warn\nfoo.Bar allow\n", "line 2: foo.Bar has a rule already"},
+      {"foo.Bar warn link=ftp://x\n", "line 1: link \"ftp://x\" is not an http(s) URL"},
+  };
+  for (const auto& [text, want] : bad) {
+    error.clear();
+    EXPECT_FALSE(ParsePolicyFile(text, defaults, &error)) << text;
+    EXPECT_EQ(error, want) << text;
+  }
+}
+
+TEST(PolicyFile, TimesAndSunsets) {
+  const auto t = ParseRfc3339("2027-03-01T00:00:00Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(HttpDate(*t), "Mon, 01 Mar 2027 00:00:00 GMT");
+  EXPECT_EQ(ParseRfc3339("2027-03-01T01:30:00.250+01:30"), t);
+  EXPECT_FALSE(ParseRfc3339("2027-02-30T00:00:00Z"));
+  EXPECT_FALSE(ParseRfc3339("2027-03-01 00:00:00"));
+  PolicyRule warn{Http1Policy::kWarn, t, ""};
+  EXPECT_EQ(Effective(warn, *t - 1s), Http1Policy::kWarn);
+  EXPECT_EQ(Effective(warn, *t), Http1Policy::kReject);
+}
+
+class Migration : public GatewayTest {
+ protected:
+  void SetUp() override {
+    policy_file_ = ::testing::TempDir() + "policy-" + std::to_string(getpid()) + ".conf";
+    std::ofstream(policy_file_) << "echo.v1.Echo warn sunset=2030-01-01T00:00:00Z "
+                                   "link=https://docs.example/migrate-to-grpc\n"
+                                   "/grpc.health.v1.Health/Check allow\n";
+    Options o = TestOptions();
+    o.http1_policy_file = policy_file_;
+    gateway_ = std::make_unique<Gateway>(o);
+    gateway_->RegisterService(&service_);
+    gateway_->SetClock([this] { return std::chrono::system_clock::time_point(now_.load()); });
+    std::string error;
+    ASSERT_TRUE(gateway_->Start(&error)) << error;
+    port_ = gateway_->port();
+  }
+  void TearDown() override { std::remove(policy_file_.c_str()); }
+
+  std::string policy_file_;
+  std::atomic<std::chrono::system_clock::duration> now_{
+      ParseRfc3339("2029-06-01T00:00:00Z")->time_since_epoch()};
+};
+
+TEST_F(Migration, JsonAndGrpcGiveTheSameAnswer) {
+  echo::v1::EchoRequest req;
+  req.set_message("same");
+  req.set_payload("\x01\x02\xff");
+  echo::v1::EchoResponse grpc_reply;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(NewStub()->Echo(&ctx, req, &grpc_reply).ok());
+
+  const std::string r =
+      Post(port_, "/echo.v1.Echo/Echo", "{\"message\":\"same\",\"payload\":\"AQL/\"}");
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(Header(r, "Content-Type"), "application/json");
+  echo::v1::EchoResponse json_reply;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(BodyOf(r), &json_reply).ok()) << r;
+  EXPECT_EQ(json_reply.SerializeAsString(), grpc_reply.SerializeAsString());
+}
+
+TEST_F(Migration, WarnCarriesDeprecationSunsetLinkAndWarning) {
+  const std::string r = Post(port_, "/echo.v1.Echo/Echo", "{\"message\":\"w\"}");
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(Header(r, "Sunset"), "Tue, 01 Jan 2030 00:00:00 GMT");
+  EXPECT_EQ(Header(r, "Deprecation"), "@1874966400");  // when the rules were loaded
+  EXPECT_EQ(Header(r, "Link"),
+            "<https://docs.example/migrate-to-grpc>; rel=\"deprecation\"; type=\"text/html\"");
+  EXPECT_NE(Header(r, "Warning")
+                .find("299 h2gate \"HTTP/1.1 JSON for /echo.v1.Echo/Echo stops "
+                      "working at Tue, 01 Jan 2030 00:00:00 GMT"),
+            std::string::npos)
+      << r;
+  // allow: served, and silent about it.
+  const std::string h = Post(port_, "/grpc.health.v1.Health/Check", "{}");
+  ASSERT_EQ(StatusOf(h), 200) << h;
+  EXPECT_EQ(Json(BodyOf(h)).fields().at("status").string_value(), "SERVING");
+  EXPECT_EQ(Header(h, "Deprecation"), "");
+  EXPECT_EQ(Header(h, "Warning"), "");
+
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m,
+                        "h2gate_http1_transcoded_total{grpc_service=\"echo.v1.Echo\","
+                        "grpc_method=\"Echo\",policy=\"warn\",grpc_code=\"OK\"}"),
+            1);
+  EXPECT_EQ(MetricValue(m,
+                        "h2gate_http1_transcoded_total{grpc_service=\"grpc.health.v1.Health\","
+                        "grpc_method=\"Check\",policy=\"allow\",grpc_code=\"OK\"}"),
+            1);
+  const auto callers = Json(BodyOf(Http("GET", "/debug/legacy-callers")));
+  const auto& list = callers.fields().at("callers").list_value();
+  ASSERT_EQ(list.values_size(), 2);
+  for (const auto& c : list.values()) {
+    const auto& f = c.struct_value().fields();
+    EXPECT_EQ(f.at("policy").string_value(),
+              f.at("method").string_value() == "/echo.v1.Echo/Echo" ? "warn" : "allow");
+  }
+}
+
+TEST_F(Migration, SunsetPassingTurnsWarnIntoRejectWithoutRestart) {
+  ASSERT_EQ(StatusOf(Post(port_, "/echo.v1.Echo/Echo", "{}")), 200);
+  now_ = ParseRfc3339("2030-01-01T00:00:00Z")->time_since_epoch();
+  const std::string r = Post(port_, "/echo.v1.Echo/Echo", "{}");
+  EXPECT_EQ(StatusOf(r), 426) << r;
+  EXPECT_EQ(Header(r, "Upgrade"), "h2c");
+  // allow has no sunset.
+  EXPECT_EQ(StatusOf(Post(port_, "/grpc.health.v1.Health/Check", "{}")), 200);
+}
+
+TEST_F(Migration, StreamingMethodsAndNonPostAlwaysGet426) {
+  EXPECT_EQ(StatusOf(Post(port_, "/echo.v1.Echo/ServerStream", "{\"count\":1}")), 426);
+  EXPECT_EQ(StatusOf(Post(port_, "/echo.v1.Echo/BidiStream", "{}")), 426);
+  EXPECT_EQ(StatusOf(Http("GET", "/echo.v1.Echo/Echo")), 426);
+}
+
+TEST_F(Migration, BadBodiesAre400NamingTheProblem) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"{\"message\":", "request body is not a valid echo.v1.EchoRequest in JSON"},
+      {"{\"message\":42}", "message"},
+      {"{\"colour\":\"blue\"}", "colour"},
+      {"[1,2]", "echo.v1.EchoRequest"},
+  };
+  for (const auto& [body, want] : cases) {
+    const std::string r = Post(port_, "/echo.v1.Echo/Echo", body);
+    EXPECT_EQ(StatusOf(r), 400) << body << "\n" << r;
+    const auto json = Json(BodyOf(r));
+    EXPECT_EQ(json.fields().at("code").number_value(), 3) << body;
+    EXPECT_NE(json.fields().at("message").string_value().find(want), std::string::npos)
+        << body << " -> " << json.fields().at("message").string_value();
+  }
+  EXPECT_EQ(MetricValue(Metrics(),
+                        "h2gate_http1_transcoded_total{grpc_service=\"echo.v1.Echo\","
+                        "grpc_method=\"Echo\",policy=\"warn\",grpc_code=\"InvalidArgument\"}"),
+            4);
+}
+
+TEST_F(Migration, OversizedBodyIsNotTranscoded) {
+  const std::string big = "{\"message\":\"" + std::string(100000, 'x') + "\"}";
+  bool closed = false;
+  RawClient c(port_);
+  c.Send("POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+         std::to_string(big.size()) + "\r\n\r\n" + big);
+  const std::string r = c.ReadUntilClose(5s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(StatusOf(r), 413) << r.substr(0, 300);
+  EXPECT_NE(BodyOf(r).find("--max-body-bytes"), std::string::npos);
+}
+
+TEST_F(Migration, DeadlineFromGrpcTimeoutHeader) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string r =
+      Post(port_, "/echo.v1.Echo/Echo", "{\"delayMs\":3000}", "grpc-timeout: 200m\r\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(StatusOf(r), 504) << r;
+  EXPECT_EQ(Json(BodyOf(r)).fields().at("code").number_value(), 4);  // DEADLINE_EXCEEDED
+}
+
+TEST_F(Migration, ConcurrentJsonAndGrpcLoad) {
+  std::atomic<int> json_ok{0}, grpc_ok{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 150; ++i) {
+        const std::string msg = "t" + std::to_string(t) + "-" + std::to_string(i);
+        const std::string r = Post(port_, "/echo.v1.Echo/Echo", "{\"message\":\"" + msg + "\"}");
+        (StatusOf(r) == 200 && BodyOf(r).find(msg) != std::string::npos ? json_ok : failed)++;
+      }
+    });
+    threads.emplace_back([&] {
+      auto stub = NewStub();
+      for (int i = 0; i < 150; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        echo::v1::EchoRequest req;
+        req.set_message("g");
+        echo::v1::EchoResponse resp;
+        (stub->Echo(&ctx, req, &resp).ok() ? grpc_ok : failed)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(json_ok, 450);
+  EXPECT_EQ(grpc_ok, 450);
+}
+
+// SIGHUP re-reads the policy file; connections stay up, and a broken file changes nothing.
+TEST(MigrationBinary, SighupReloadsPolicyWithoutDroppingConnections) {
+  const std::string file = ::testing::TempDir() + "reload-" + std::to_string(getpid()) + ".conf";
+  std::ofstream(file) << "* reject\n";
+  Child child(
+      {BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--http1-policy-file=" + file});
+  ASSERT_TRUE(child.WaitForOutput(" listening on ", 10s)) << child.output();
+  std::smatch m;
+  const std::string out = child.output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
+  const int port = std::stoi(m[1].str());
+
+  RawClient keep(port);  // one keep-alive connection across both reloads
+  auto call = [&keep] {
+    keep.Send("POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
+    return StatusOf(keep.ReadUntil("}\n", 5s));
+  };
+  EXPECT_EQ(call(), 426);
+  std::ofstream(file) << "echo.v1.Echo allow\n";
+  kill(child.pid(), SIGHUP);
+  ASSERT_TRUE(child.WaitForOutput("SIGHUP: policy reloaded", 5s)) << child.output();
+  EXPECT_EQ(call(), 200);
+  std::ofstream(file) << "echo.v1.Echo perhaps\n";
+  kill(child.pid(), SIGHUP);
+  ASSERT_TRUE(child.WaitForOutput("policy not reloaded", 5s)) << child.output();
+  EXPECT_NE(child.output().find("line 1: unknown policy \"perhaps\""), std::string::npos);
+  EXPECT_EQ(call(), 200) << "the previous rules stay";
+  kill(child.pid(), SIGTERM);
+  EXPECT_EQ(child.Wait(10s), 0);
+  std::remove(file.c_str());
+}
+
+TEST(MigrationBinary, BadPolicyFileStopsStartupWithLineAndReason) {
+  const std::string file = ::testing::TempDir() + "bad-" + std::to_string(getpid()) + ".conf";
+  std::ofstream(file) << "# ok\n\necho.v1.Echo warn sunset=soon\n";
+  const auto r = RunProcess(
+      {BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--http1-policy-file=" + file}, 10s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--http1-policy-file=" + file +
+                          " line 3: sunset \"soon\" is not an RFC 3339 time"),
+            std::string::npos)
+      << r.output;
+  std::remove(file.c_str());
+}
+
+}  // namespace
+}  // namespace h2gate::testing
