@@ -36,6 +36,9 @@ struct Shared {
   PolicyStore policies{PolicySet{}};
   std::unique_ptr<Transcoder> transcoder;  // set once gRPC runs
   std::function<SystemTime()> clock = [] { return std::chrono::system_clock::now(); };
+  // The 426 for a POST over HTTP/1.1 to each registered method, whole on the wire:
+  // [method_index][keep_alive].
+  std::vector<std::array<std::string, 2>> reject_wire;
   MethodTable methods;
   HandoffTarget* handoff = nullptr;
   std::atomic<bool> draining{false};

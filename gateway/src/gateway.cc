@@ -5,6 +5,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <fstream>
+#include <sstream>
+
+#include <boost/beast/http/write.hpp>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -24,6 +27,7 @@
 #include "connection.h"
 #include "grpc_embed.h"
 #include "host_port.h"
+#include "http1_response.h"
 #include "listener.h"
 #include "log.h"
 #include "version.h"
@@ -54,7 +58,11 @@ void BlockShutdownSignals() {
 class Gateway::Impl {
  public:
   explicit Impl(Options options)
-      : shared_(std::move(options)), listener_(io_, shared_), admin_(io_, shared_, true) {
+      // The concurrency hint lets asio drop locking it does not need with one I/O thread.
+      : io_(options.io_threads),
+        shared_(std::move(options)),
+        listener_(io_, shared_),
+        admin_(io_, shared_, true) {
     interceptors_.push_back(shared_.grpc_metrics.NewInterceptorFactory());
   }
 
@@ -121,6 +129,18 @@ class Gateway::Impl {
     shared_.methods = MethodTable(DescribeMethods(service_names));
     shared_.metrics.SetMethods(&shared_.methods);
     shared_.grpc_metrics.SetMethods(&shared_.methods);
+    for (const MethodInfo& m : shared_.methods.methods()) {
+      const RequestFacts post{boost::beast::http::verb::post, "POST", m.path, 11};
+      const Route route = RouteRequest(post.verb, m.path, shared_.methods, {});
+      auto& wire = shared_.reject_wire.emplace_back();
+      for (const bool keep_alive : {false, true}) {
+        Response res = UpgradeRequired(post, route, shared_.methods);
+        Finalize(res, keep_alive, false);
+        std::ostringstream out;
+        out << res;
+        wire[keep_alive ? 1 : 0] = out.str();
+      }
+    }
     // JSON calls go through gRPC's in-process channel: same server, same interceptors.
     shared_.transcoder = std::make_unique<Transcoder>(server_->InProcessChannel({}));
     if (auto* health = server_->GetHealthCheckService()) {

@@ -52,6 +52,16 @@ void Http1Session::ReadHeader() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
   parser_->body_limit(shared_.options.max_body_bytes);
+  parser_->eager(true);
+  // A request usually arrives whole in one read: parse what is buffered first, and wait (with
+  // a deadline) only for what is missing.
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec) break;
+  }
+  if (ec == http::error::need_more) ec = {};
+  if (ec || parser_->is_header_done()) return OnHeader(ec);
   stream_.expires_after(shared_.options.header_timeout);
   http::async_read_header(
       stream_, buffer_, *parser_,
@@ -109,6 +119,7 @@ void Http1Session::OnHeader(beast::error_code ec) {
 }
 
 void Http1Session::ReadBody() {
+  stream_.expires_after(shared_.options.header_timeout);
   http::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
@@ -153,7 +164,14 @@ void Http1Session::Respond(bool keep_alive, bool body_complete) {
           return Transcode(route, *rule, keep_alive);
         }
       }
-      res = Reject(facts, route);
+      CountRejection(route);
+      // The common legacy call, POST over HTTP/1.1 to a registered method, has its answer
+      // serialised once at start-up.
+      if (route.method_index >= 0 && req.method() == http::verb::post && req.version() == 11) {
+        const std::string& wire = shared_.reject_wire[route.method_index][keep_alive ? 1 : 0];
+        return SendWire(wire, http::status::upgrade_required, keep_alive);
+      }
+      res = UpgradeRequired(facts, route, shared_.methods);
       break;
     case RouteKind::kMetrics:
       res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
@@ -178,12 +196,10 @@ void Http1Session::Respond(bool keep_alive, bool body_complete) {
   Send(std::move(res), keep_alive);
 }
 
-Response Http1Session::Reject(const RequestFacts& facts, const Route& route) {
+void Http1Session::CountRejection(const Route& route) {
   const auto& req = parser_->get();
   shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
-
   RecordCaller(route, "reject");
-  return UpgradeRequired(facts, route, shared_.methods);
 }
 
 void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
@@ -191,11 +207,15 @@ void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
   const bool registered = route.method_index >= 0;
   const std::string client = ClientOf(req);
   const std::string_view user_agent = req[http::field::user_agent];
-  const std::string path = fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  const std::string path =
+      registered ? std::string() : fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  const std::string_view method_path =
+      registered ? std::string_view(shared_.methods.methods()[route.method_index].path)
+                 : std::string_view(path);
   // Logged once per caller per interval, and never more than a few lines a second in all.
   std::uint64_t suppressed = 0;
   if (shared_.legacy_callers.Record(
-          client, user_agent, path, registered, shared_.clock(),
+          client, user_agent, method_path, registered, shared_.clock(),
           std::chrono::duration_cast<std::chrono::seconds>(shared_.options.rejection_log_interval),
           policy) &&
       shared_.rejection_log.Allow(&suppressed)) {
@@ -210,7 +230,7 @@ void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
               {"peer", label_.peer},
               {"client", client},
               {"http_method", std::string_view(req.method_string()).substr(0, 16)},
-              {"path", path},
+              {"path", method_path},
               {"registered", registered ? "true" : "false"},
               {"user_agent", user_agent.substr(0, LegacyCallers::kMaxFieldBytes)},
               {"policy", policy},
@@ -301,6 +321,15 @@ void Http1Session::Send(Response response, bool keep_alive) {
                     [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                       self->OnWrite(ec, keep_alive);
                     });
+}
+
+void Http1Session::SendWire(std::string_view wire, http::status status, bool keep_alive) {
+  // The request's deadline covers writing its answer: this one is written at once.
+  shared_.metrics.CountResponse(static_cast<unsigned>(status));
+  net::async_write(stream_, net::buffer(wire.data(), wire.size()),
+                   [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                     self->OnWrite(ec, keep_alive);
+                   });
 }
 
 void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {

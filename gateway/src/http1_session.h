@@ -33,7 +33,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void ReadBody();
   // `body_complete` is false when the body was left unread (over the cap).
   void Respond(bool keep_alive, bool body_complete);
-  Response Reject(const RequestFacts& facts, const Route& route);
+  // A 426 on a gRPC path: counted in metrics and the legacy-caller report.
+  void CountRejection(const Route& route);
   // The rule for a registered unary method, if its HTTP/1.x callers are to be served as JSON.
   std::optional<PolicyRule> ServedRule(const Route& route) const;
   void Transcode(const Route& route, const PolicyRule& rule, bool keep_alive);
@@ -44,6 +45,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   std::string ClientOf(const beast::http::request<beast::http::string_body>& req) const;
   void SendError(beast::http::status status, std::string_view message);
   void Send(Response response, bool keep_alive);
+  // Writes bytes serialised ahead of time; `wire` must outlive the write (it lives in Shared).
+  void SendWire(std::string_view wire, beast::http::status status, bool keep_alive);
   void OnWrite(beast::error_code ec, bool keep_alive);
   void Close();
   void Linger(std::size_t discarded);

@@ -36,11 +36,14 @@ bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
   user_agent = Clip(user_agent);
   method = Clip(method);
   client = Clip(client);
-  std::string key = Key(client, user_agent, method);
+  // Callers repeat: the key is built in a per-thread buffer and copied only for a new caller.
+  thread_local std::string key;
+  key.clear();
+  key.append(client).append(1, '\0').append(user_agent).append(1, '\0').append(method);
 
   std::lock_guard lock(mu_);
   ++total_;
-  auto it = index_.find(key);
+  auto it = index_.find(std::string_view(key));
   std::size_t slot;
   if (it != index_.end()) {
     slot = it->second;
@@ -67,7 +70,7 @@ bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
       fresh.count += entries_[slot].count;
       entries_[slot] = std::move(fresh);
     }
-    index_.emplace(std::move(key), slot);
+    index_.emplace(key, slot);
   }
   Entry& e = entries_[slot];
   e.last_seen = now;

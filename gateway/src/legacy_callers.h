@@ -67,7 +67,12 @@ class LegacyCallers {
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::vector<Entry> entries_;
-  std::unordered_map<std::string, std::size_t> index_;  // Key() -> position in entries_
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Key() -> position in entries_
+  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> index_;
   std::uint64_t total_ = 0;
   Clock::time_point since_ = Clock::now();
 };

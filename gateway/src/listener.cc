@@ -43,10 +43,13 @@ void Listener::Stop() {
 
 void Listener::Accept() {
   // Each connection gets its own strand, so sessions are safe with any number of I/O threads.
-  acceptor_.async_accept(net::make_strand(io_),
-                         [this](boost::system::error_code ec, tcp::socket socket) {
-                           OnAccept(ec, std::move(socket));
-                         });
+  // With one I/O thread every handler runs on it already: a strand would only add cost.
+  const net::any_io_executor executor = shared_.options.io_threads > 1
+                                            ? net::any_io_executor(net::make_strand(io_))
+                                            : net::any_io_executor(io_.get_executor());
+  acceptor_.async_accept(executor, [this](boost::system::error_code ec, tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
 }
 
 void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {

@@ -59,7 +59,8 @@ void SniffSession::Begin() {
     boost::system::error_code ignored;
     self->socket_.close(ignored);
   });
-  WaitReadable();
+  // A client usually sends its first bytes with the handshake's last ACK: try reading at once.
+  OnReadable({});
 }
 
 void SniffSession::WaitReadable() {
