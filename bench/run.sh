@@ -30,7 +30,7 @@ LAT_RPS=${LAT_RPS:-2000}            # request rate of the latency test
 LAT_CLIENTS=${LAT_CLIENTS:-8}       # connections of the latency test (rate split among them)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-TESTS=${TESTS:-echo health churn http1 latency memory}
+TESTS=${TESTS:-echo health churn http1 latency memory transcode}
 BUILD=${BUILD:-1}                   # 0: use H2GATE_BIN as it is
 BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 H2GATE_BIN=${H2GATE_BIN:-$BUILD_DIR/server/h2gate}
@@ -346,6 +346,72 @@ memory_compare() {
 }
 
 # ------------------------------------------------------------------------------------------
+# 7. JSON transcoding: the same Echo call, 1 KiB payload, 16 connections with one call in flight
+# each: HTTP/1.1 JSON under --http1-policy=allow (served through the in-process channel) vs
+# native gRPC, on one h2gate started for this comparison.
+
+transcode_run() {
+  local side=$1 round=$2 dur=$3 out t0 t1 o0 o1 parsed n
+  local rps responses elapsed succeeded
+  local m=(h2gate_http1_transcoded_total grpc_service=echo.v1.Echo grpc_method=Echo policy=allow
+    grpc_code=OK)
+  o0=$(bt metric --port "$H2_PORT" "${m[@]}")
+  t0=$(cpu_ticks "$H2_PID")
+  if [[ $side == a ]]; then
+    out=$RUN_DIR/transcode-a-r$round.wrk
+    load wrk -t 1 -c 16 -d "${dur}s" --timeout 5s -s "$RUN_DIR/json.lua" \
+      "http://127.0.0.1:$H2_PORT$ECHO_PATH" >"$out" 2>&1 || die "wrk failed (transcode); see $out"
+    t1=$(cpu_ticks "$H2_PID")
+    parsed=$(bt wrk --what transcode/a --file "$out" --expect 2xx) ||
+      die "transcode/a: invalid run (see above)"
+    eval "$parsed"
+    n=$responses
+    o1=$(bt metric --port "$H2_PORT" "${m[@]}")
+    ((o1 - o0 >= n)) || die "transcode/a: wrk saw $n answers, the server transcoded $((o1 - o0)) OK"
+  else
+    out=$RUN_DIR/transcode-b-r$round.h2load
+    load h2load "${H2LOAD_GRPC[@]}" -c 16 -m 1 -D "$dur" -d "$ECHO_REQ" \
+      "http://127.0.0.1:$H2_PORT$ECHO_PATH" >"$out" 2>&1 || die "h2load failed (transcode); see $out"
+    t1=$(cpu_ticks "$H2_PID")
+    parsed=$(bt h2load --what transcode/b --file "$out" --expect-bytes "$echo_resp_bytes" \
+      --inflight 16) || die "transcode/b: invalid run (see above)"
+    eval "$parsed"
+    n=$succeeded
+  fi
+  ((round == 0)) && return 0
+  local cpu
+  cpu=$(cpu_us_per $((t1 - t0)) "$n")
+  record transcode.rps "$side" "$round" "$rps"
+  record transcode.cpu_us "$side" "$round" "$cpu"
+  log "transcode $side round $round: $rps calls/s, $cpu µs CPU/call ($n calls)"
+}
+
+transcode_compare() {
+  local r payload
+  log "== transcode: Echo with 1 KiB as HTTP/1.1 JSON (policy allow) vs gRPC, 16 connections"
+  start_h2gate transcode --http1-policy=allow
+  payload=$(/usr/bin/python3 -c 'import base64; print(base64.b64encode(bytes(range(256)) * 4).decode())')
+  cat >"$RUN_DIR/json.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"message":"bench","payload":"$payload"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  curl -sS --max-time 5 -X POST -H 'Content-Type: application/json' \
+    -d "{\"message\":\"bench\",\"payload\":\"$payload\"}" -o "$RUN_DIR/transcode.json" \
+    -w '%{http_code}' "http://127.0.0.1:$H2_PORT$ECHO_PATH" >"$RUN_DIR/transcode.code" ||
+    die "transcode preflight failed"
+  [[ $(cat "$RUN_DIR/transcode.code") == 200 ]] && grep -q "\"payload\":\"$payload\"" "$RUN_DIR/transcode.json" ||
+    die "transcode preflight: not the echoed payload ($RUN_DIR/transcode.json)"
+  transcode_run a 0 1
+  transcode_run b 0 1
+  for r in $(seq "$ROUNDS"); do
+    transcode_run a "$r" "$DURATION"
+    transcode_run b "$r" "$DURATION"
+  done
+  stop_h2gate
+}
+
+# ------------------------------------------------------------------------------------------
 # Run.
 
 log "results in $RUN_DIR; rounds $ROUNDS, ${DURATION}s runs, server on core $SERVER_CPU, load on core $LOAD_CPU"
@@ -363,12 +429,13 @@ for t in $TESTS; do
     churn) churn_compare ;;
     http1) http1_compare ;;
     latency) latency_compare ;;
-    memory) ;;  # needs its own fresh servers: below
-    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory)" ;;
+    memory | transcode) ;;  # need their own servers: below
+    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode)" ;;
   esac
 done
 stop_h2gate
 if [[ " $TESTS " == *" memory "* ]]; then memory_compare; fi
+if [[ " $TESTS " == *" transcode "* ]]; then transcode_compare; fi
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -36,6 +36,23 @@ TEST(Metrics, RejectionSeriesAreBoundedByTheMethodTable) {
   EXPECT_EQ(series, 4u);
 }
 
+TEST(Metrics, LabelValuesAreEscaped) {
+  std::string out;
+  AppendLabelValue(out, "a\"b\\c\nd");
+  EXPECT_EQ(out, "a\\\"b\\\\c\\nd");
+}
+
+TEST(Metrics, CountersOnlyGoUp) {
+  Metrics metrics;
+  std::uint64_t last = 0;
+  for (int i = 0; i < 100; ++i) {
+    metrics.connections_accepted.Inc(static_cast<std::uint64_t>(i % 3));
+    EXPECT_GE(metrics.connections_accepted.Value(), last);
+    last = metrics.connections_accepted.Value();
+  }
+  EXPECT_EQ(last, 99u);
+}
+
 TEST(Metrics, OutOfRangeMethodIndexIsIgnored) {
   Metrics metrics;  // no methods: only the unknown row exists
   metrics.CountRejection(5, HttpMethod::kPost);

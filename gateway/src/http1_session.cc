@@ -107,8 +107,8 @@ void Http1Session::OnHeader(beast::error_code ec) {
     return Respond(false, /*body_complete=*/false);
   }
   if (parser_->is_done()) return Respond(req.keep_alive(), true);
-  if (beast::iequals(req[http::field::expect], "100-continue")) {
-    // The client waits for this before sending the body it announced.
+  if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
+    // The client waits for this before sending the body it announced (HTTP/1.0 ones do not).
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {

@@ -79,6 +79,19 @@ void Header(std::string& out, const Family& f) {
                  f.type);
 }
 
+
+template <typename E, std::size_t N>
+void RenderEnum(std::string& out, const Family& f, std::string_view label, const EnumCounter<E>& c,
+                const std::array<std::string_view, N>& names) {
+  Header(out, f);
+  for (std::size_t i = 0; i < N; ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{{{}=\"{}\"}} {}\n", f.name, label, names[i],
+                   c.Value(static_cast<E>(i)));
+  }
+}
+
+}  // namespace
+
 // Label values here come from fixed tables or protobuf identifiers, but escape anyway: the
 // exposition format breaks on a stray quote, backslash or newline.
 void AppendLabelValue(std::string& out, std::string_view v) {
@@ -93,18 +106,6 @@ void AppendLabelValue(std::string& out, std::string_view v) {
       out += c;
   }
 }
-
-template <typename E, std::size_t N>
-void RenderEnum(std::string& out, const Family& f, std::string_view label, const EnumCounter<E>& c,
-                const std::array<std::string_view, N>& names) {
-  Header(out, f);
-  for (std::size_t i = 0; i < N; ++i) {
-    fmt::format_to(std::back_inserter(out), "{}{{{}=\"{}\"}} {}\n", f.name, label, names[i],
-                   c.Value(static_cast<E>(i)));
-  }
-}
-
-}  // namespace
 
 std::string_view GrpcCodeName(int code) {
   return code >= 0 && code < static_cast<int>(kGrpcCodes) ? kGrpcCodeNames[code] : "Unknown";

@@ -85,6 +85,8 @@ enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 
 HttpMethod HttpMethodFromName(std::string_view name);
+// Appends `v` escaped for a label value of the text exposition format: \\, \" and \n.
+void AppendLabelValue(std::string& out, std::string_view v);
 // go-grpc-prometheus' name of a gRPC status code ("OK", "InvalidArgument", ...), or "Unknown".
 std::string_view GrpcCodeName(int code);
 

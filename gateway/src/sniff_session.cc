@@ -59,8 +59,7 @@ void SniffSession::Begin() {
     boost::system::error_code ignored;
     self->socket_.close(ignored);
   });
-  // A client usually sends its first bytes with the handshake's last ACK: try reading at once.
-  OnReadable({});
+  WaitReadable();
 }
 
 void SniffSession::WaitReadable() {
