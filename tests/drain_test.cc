@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <regex>
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -90,11 +89,9 @@ TEST(BinarySignals, SigtermUnderLoadAlwaysExitsCleanly) {
   for (int round = 0; round < kRounds; ++round) {
     Child child({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--drain-timeout=5s",
                  "--log-level=info"});
-    ASSERT_TRUE(child.WaitForOutput(" listening on ", 10s)) << child.output();
-    std::smatch m;
-    const std::string out = child.output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
-    const std::string address = "127.0.0.1:" + m[1].str();
+    const int port = ListeningPort(child);
+    ASSERT_GT(port, 0) << child.output();
+    const std::string address = "127.0.0.1:" + std::to_string(port);
 
     std::atomic<bool> stop{false};
     std::atomic<int> ok{0};
@@ -142,14 +139,12 @@ TEST(BinaryFlags, HelpAndBadValues) {
 
 TEST(BinaryFlags, PortInUseFailsStartup) {
   Child first({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0"});
-  ASSERT_TRUE(first.WaitForOutput(" listening on ", 10s)) << first.output();
-  std::smatch m;
-  const std::string out = first.output();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
+  const std::string port = std::to_string(ListeningPort(first));
+  ASSERT_NE(port, "0") << first.output();
   const auto second =
-      RunProcess({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:" + m[1].str()}, 10s);
+      RunProcess({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:" + port}, 10s);
   EXPECT_EQ(second.exit_code, 1);
-  EXPECT_NE(second.output.find("cannot bind 127.0.0.1:" + m[1].str()), std::string::npos)
+  EXPECT_NE(second.output.find("cannot bind 127.0.0.1:" + port), std::string::npos)
       << second.output;
   kill(first.pid(), SIGTERM);
   EXPECT_EQ(first.Wait(10s), 0);

@@ -1,10 +1,7 @@
 // Metrics and the legacy-caller report after real traffic, read back over HTTP like an operator.
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <regex>
 #include <thread>
 
 #include "support/fixture.h"
@@ -15,12 +12,6 @@ namespace h2gate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-google::protobuf::Struct Json(const std::string& body) {
-  google::protobuf::Struct s;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(body, &s).ok()) << body;
-  return s;
-}
 
 std::size_t SeriesCount(const std::string& text) {
   std::size_t n = 0;
@@ -111,7 +102,7 @@ TEST_F(MetricsE2E, TenThousandBogusPathsAddNoSeries) {
                         "grpc_method=\"unknown\",http_method=\"POST\",registered=\"false\"}"),
             10001);
   // The report stays within its capacity (1000 by default).
-  const auto report = Json(BodyOf(Http("GET", "/debug/legacy-callers")));
+  const auto report = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
   EXPECT_EQ(report.fields().at("callers").list_value().values_size(), 1000);
   EXPECT_EQ(report.fields().at("total_calls").number_value(), 10001);
 }
@@ -131,7 +122,7 @@ TEST_F(MetricsE2E, LegacyCallerReportNamesTheHeaviestCallers) {
     Pipeline(port_, 5, request("ops-script", "/echo.v1.Echo/BidiStream"));
   }).join();
 
-  const auto report = Json(BodyOf(Http("GET", "/debug/legacy-callers")));
+  const auto report = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
   EXPECT_EQ(report.fields().at("total_calls").number_value(), 50);
   const auto& callers = report.fields().at("callers").list_value();
   ASSERT_EQ(callers.values_size(), 4);
@@ -151,7 +142,7 @@ TEST_F(MetricsE2E, LegacyCallerReportNamesTheHeaviestCallers) {
   EXPECT_NE(text.find("billing-batch/2.1"), std::string::npos);
 
   EXPECT_EQ(StatusOf(Http("DELETE", "/debug/legacy-callers")), 200);
-  const auto empty = Json(BodyOf(Http("GET", "/debug/legacy-callers")));
+  const auto empty = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
   EXPECT_EQ(empty.fields().at("callers").list_value().values_size(), 0);
 }
 
@@ -174,7 +165,7 @@ TEST_F(TrustedProxy, FirstForwardedForHopIsTheCallerWhenItIsAnAddress) {
   Pipeline(port_, 4, with_xff("203.0.113.7, 10.0.0.1"));
   Pipeline(port_, 2, with_xff("not-an-ip, 10.0.0.1"));
   const auto callers =
-      Json(BodyOf(Http("GET", "/debug/legacy-callers"))).fields().at("callers").list_value();
+      ParseJson(BodyOf(Http("GET", "/debug/legacy-callers"))).fields().at("callers").list_value();
   ASSERT_EQ(callers.values_size(), 2);
   EXPECT_EQ(callers.values(0).struct_value().fields().at("client").string_value(), "203.0.113.7");
   EXPECT_EQ(callers.values(1).struct_value().fields().at("client").string_value(), "127.0.0.1");
@@ -211,11 +202,9 @@ TEST_F(AdminListener, OperatorEndpointsMoveToTheAdminPort) {
 
 TEST(JsonLogs, RejectionIsOneStructuredJsonLine) {
   Child child({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--log-format=json"});
-  ASSERT_TRUE(child.WaitForOutput("listening on", 10s)) << child.output();
-  std::smatch m;
-  const std::string out = child.output();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
-  RawClient c(std::stoi(m[1].str()));
+  const int port = ListeningPort(child);
+  ASSERT_GT(port, 0) << child.output();
+  RawClient c(port);
   c.Send(
       "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nUser-Agent: legacy \"quoted\"\r\n"
       "Connection: close\r\nContent-Length: 0\r\n\r\n");
@@ -228,7 +217,7 @@ TEST(JsonLogs, RejectionIsOneStructuredJsonLine) {
   std::string line;
   int events = 0;
   while (std::getline(lines, line)) {
-    const auto json = Json(line);  // every line is one JSON object
+    const auto json = ParseJson(line);  // every line is one JSON object
     EXPECT_TRUE(json.fields().contains("time"));
     EXPECT_TRUE(json.fields().contains("level"));
     EXPECT_TRUE(json.fields().contains("msg"));

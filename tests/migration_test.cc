@@ -1,13 +1,11 @@
 // Migration mode: per-method policies, JSON transcoding, sunsets, and reloads.
 #include <signal.h>
 
-#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <fstream>
-#include <regex>
 #include <thread>
 
 #include "policy.h"
@@ -19,12 +17,6 @@ namespace h2gate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-google::protobuf::Struct Json(const std::string& body) {
-  google::protobuf::Struct s;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(body, &s).ok()) << body;
-  return s;
-}
 
 std::string Post(int port, std::string_view path, std::string_view body,
                  std::string_view extra_headers = "") {
@@ -144,7 +136,7 @@ TEST_F(Migration, WarnCarriesDeprecationSunsetLinkAndWarning) {
   // allow: served, and silent about it.
   const std::string h = Post(port_, "/grpc.health.v1.Health/Check", "{}");
   ASSERT_EQ(StatusOf(h), 200) << h;
-  EXPECT_EQ(Json(BodyOf(h)).fields().at("status").string_value(), "SERVING");
+  EXPECT_EQ(ParseJson(BodyOf(h)).fields().at("status").string_value(), "SERVING");
   EXPECT_EQ(Header(h, "Deprecation"), "");
   EXPECT_EQ(Header(h, "Warning"), "");
 
@@ -157,7 +149,7 @@ TEST_F(Migration, WarnCarriesDeprecationSunsetLinkAndWarning) {
                         "h2gate_http1_transcoded_total{grpc_service=\"grpc.health.v1.Health\","
                         "grpc_method=\"Check\",policy=\"allow\",grpc_code=\"OK\"}"),
             1);
-  const auto callers = Json(BodyOf(Http("GET", "/debug/legacy-callers")));
+  const auto callers = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
   const auto& list = callers.fields().at("callers").list_value();
   ASSERT_EQ(list.values_size(), 2);
   for (const auto& c : list.values()) {
@@ -193,7 +185,7 @@ TEST_F(Migration, BadBodiesAre400NamingTheProblem) {
   for (const auto& [body, want] : cases) {
     const std::string r = Post(port_, "/echo.v1.Echo/Echo", body);
     EXPECT_EQ(StatusOf(r), 400) << body << "\n" << r;
-    const auto json = Json(BodyOf(r));
+    const auto json = ParseJson(BodyOf(r));
     EXPECT_EQ(json.fields().at("code").number_value(), 3) << body;
     EXPECT_NE(json.fields().at("message").string_value().find(want), std::string::npos)
         << body << " -> " << json.fields().at("message").string_value();
@@ -222,7 +214,7 @@ TEST_F(Migration, DeadlineFromGrpcTimeoutHeader) {
       Post(port_, "/echo.v1.Echo/Echo", "{\"delayMs\":3000}", "grpc-timeout: 200m\r\n");
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   EXPECT_EQ(StatusOf(r), 504) << r;
-  EXPECT_EQ(Json(BodyOf(r)).fields().at("code").number_value(), 4);  // DEADLINE_EXCEEDED
+  EXPECT_EQ(ParseJson(BodyOf(r)).fields().at("code").number_value(), 4);  // DEADLINE_EXCEEDED
 }
 
 TEST_F(Migration, ConcurrentJsonAndGrpcLoad) {
@@ -260,11 +252,8 @@ TEST(MigrationBinary, SighupReloadsPolicyWithoutDroppingConnections) {
   std::ofstream(file) << "* reject\n";
   Child child(
       {BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--http1-policy-file=" + file});
-  ASSERT_TRUE(child.WaitForOutput(" listening on ", 10s)) << child.output();
-  std::smatch m;
-  const std::string out = child.output();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)")));
-  const int port = std::stoi(m[1].str());
+  const int port = ListeningPort(child);
+  ASSERT_GT(port, 0) << child.output();
 
   RawClient keep(port);  // one keep-alive connection across both reloads
   auto call = [&keep] {

@@ -79,7 +79,6 @@ void Header(std::string& out, const Family& f) {
                  f.type);
 }
 
-
 template <typename E, std::size_t N>
 void RenderEnum(std::string& out, const Family& f, std::string_view label, const EnumCounter<E>& c,
                 const std::array<std::string_view, N>& names) {

@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <regex>
 #include <thread>
 
 #include "echo/v1/echo.grpc.pb.h"
@@ -86,14 +85,11 @@ int main(int argc, char** argv) {
   const int seconds = argc > 2 ? std::atoi(argv[2]) : 120;
   Child server({argv[1], "--listen=127.0.0.1:0", "--sniff-timeout=1s", "--idle-timeout=2s",
                 "--header-timeout=2s", "--drain-timeout=5s", "--rejection-log-interval=1h"});
-  if (!server.WaitForOutput(" listening on ", 15s)) {
+  const int port = h2gate::testing::ListeningPort(server);
+  if (port == 0) {
     std::fprintf(stderr, "soak: the server did not start:\n%s", server.output().c_str());
     return 1;
   }
-  std::smatch m;
-  const std::string log = server.output();
-  std::regex_search(log, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)"));
-  const int port = std::stoi(m[1].str());
   const std::string address = "127.0.0.1:" + std::to_string(port);
 
   // Open files are compared with the idle server's; memory with the warmed-up one's.

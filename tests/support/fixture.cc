@@ -1,6 +1,9 @@
 #include "fixture.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
+
+#include <regex>
 
 #include "net.h"
 
@@ -65,6 +68,20 @@ double MetricValue(const std::string& text, std::string_view series) {
     pos = after;
   }
   return -1;
+}
+
+int ListeningPort(Child& child) {
+  if (!child.WaitForOutput(" listening on ", std::chrono::seconds(10))) return 0;
+  std::smatch m;
+  const std::string out = child.output();
+  if (!std::regex_search(out, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)"))) return 0;
+  return std::stoi(m[1].str());
+}
+
+google::protobuf::Struct ParseJson(const std::string& body) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(body, &s).ok()) << body;
+  return s;
 }
 
 int StatusOf(const std::string& response) {

@@ -7,9 +7,12 @@
 #include <memory>
 #include <string>
 
+#include <google/protobuf/struct.pb.h>
+
 #include "echo/v1/echo.grpc.pb.h"
 #include "echo_service.h"
 #include "h2gate/gateway.h"
+#include "process.h"
 
 namespace h2gate::testing {
 
@@ -36,6 +39,13 @@ class GatewayTest : public ::testing::Test {
 
 // The value of the exposition line that starts with `series` (name and labels), or -1.
 double MetricValue(const std::string& text, std::string_view series);
+
+// The port a started h2gate binary reports ("listening on 127.0.0.1:PORT"), waiting up to 10 s;
+// 0 if it never does.
+int ListeningPort(Child& child);
+
+// A JSON document as a protobuf Struct; a test failure if it is not JSON.
+google::protobuf::Struct ParseJson(const std::string& body);
 
 // Status code of a raw HTTP/1.x response, or 0.
 int StatusOf(const std::string& response);
