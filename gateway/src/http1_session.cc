@@ -239,7 +239,9 @@ void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
 }
 
 std::optional<PolicyRule> Http1Session::ServedRule(const Route& route) const {
-  if (route.method_index < 0 || !shared_.transcoder) return std::nullopt;
+  if (route.method_index < 0 || !shared_.transcoder || !shared_.policies.MayServe()) {
+    return std::nullopt;
+  }
   const MethodInfo& method = shared_.methods.methods()[route.method_index];
   if (method.type != RpcType::kUnary) return std::nullopt;  // streaming: always the 426
   const auto snapshot = shared_.policies.Get();

@@ -3,6 +3,7 @@
 // allow (served silently). Rules come from flags and an optional policy file.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -53,20 +54,28 @@ std::string HttpDate(SystemTime t);
 // The current rules, swapped whole on reload; readers take a reference-counted snapshot.
 class PolicyStore {
  public:
-  explicit PolicyStore(PolicySet set) : set_(std::make_shared<const PolicySet>(std::move(set))) {}
+  explicit PolicyStore(PolicySet set) { Set(std::move(set)); }
+  // False when every rule is reject: the 426 path then skips the lookup and its lock.
+  bool MayServe() const { return may_serve_.load(std::memory_order_relaxed); }
   std::shared_ptr<const PolicySet> Get() const {
     std::lock_guard lock(mu_);
     return set_;
   }
   void Set(PolicySet set) {
+    bool serve = set.fallback.policy != Http1Policy::kReject;
+    for (const auto* rules : {&set.services, &set.methods}) {
+      for (const auto& [name, rule] : *rules) serve |= rule.policy != Http1Policy::kReject;
+    }
     auto next = std::make_shared<const PolicySet>(std::move(set));
     std::lock_guard lock(mu_);
     set_ = std::move(next);
+    may_serve_.store(serve, std::memory_order_relaxed);
   }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const PolicySet> set_;
+  std::atomic<bool> may_serve_{false};
 };
 
 }  // namespace h2gate
