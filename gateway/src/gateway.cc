@@ -5,9 +5,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <fstream>
-#include <sstream>
-
-#include <boost/beast/http/write.hpp>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -130,16 +127,8 @@ class Gateway::Impl {
     shared_.metrics.SetMethods(&shared_.methods);
     shared_.grpc_metrics.SetMethods(&shared_.methods);
     for (const MethodInfo& m : shared_.methods.methods()) {
-      const RequestFacts post{boost::beast::http::verb::post, "POST", m.path, 11};
-      const Route route = RouteRequest(post.verb, m.path, shared_.methods, {});
-      auto& wire = shared_.reject_wire.emplace_back();
-      for (const bool keep_alive : {false, true}) {
-        Response res = UpgradeRequired(post, route, shared_.methods);
-        Finalize(res, keep_alive, false);
-        std::ostringstream out;
-        out << res;
-        wire[keep_alive ? 1 : 0] = out.str();
-      }
+      shared_.reject_wire.push_back({SerializedPostRejection(m.path, shared_.methods, false),
+                                     SerializedPostRejection(m.path, shared_.methods, true)});
     }
     // JSON calls go through gRPC's in-process channel: same server, same interceptors.
     shared_.transcoder = std::make_unique<Transcoder>(server_->InProcessChannel({}));

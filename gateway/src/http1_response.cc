@@ -1,6 +1,9 @@
 #include "http1_response.h"
 
 #include <fmt/format.h>
+#include <boost/beast/http/write.hpp>
+
+#include <sstream>
 
 #include "policy.h"
 
@@ -190,6 +193,16 @@ void AddDeprecationHeaders(Response& res, const DeprecationNotice& notice) {
 
 Response TranscodedAnswer(unsigned http_status, std::string body, unsigned version) {
   return Make(static_cast<http::status>(http_status), version, "application/json", std::move(body));
+}
+
+std::string SerializedPostRejection(std::string_view path, const MethodTable& methods,
+                                    bool keep_alive) {
+  const RequestFacts post{http::verb::post, "POST", path, 11};
+  Response res = UpgradeRequired(post, RouteRequest(post.verb, path, methods, {}), methods);
+  Finalize(res, keep_alive, false);
+  std::ostringstream out;
+  out << res;
+  return out.str();
 }
 
 void Finalize(Response& res, bool keep_alive, bool head_request) {

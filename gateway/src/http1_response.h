@@ -80,6 +80,10 @@ void AddDeprecationHeaders(Response& res, const DeprecationNotice& notice);
 // The answer to a transcoded call: the JSON reply (200) or a google.rpc.Status body.
 Response TranscodedAnswer(unsigned http_status, std::string body, unsigned version);
 
+// The whole 426, as written on the wire, for a POST over HTTP/1.1 to the registered `path`.
+std::string SerializedPostRejection(std::string_view path, const MethodTable& methods,
+                                    bool keep_alive);
+
 // Sets Connection (and Content-Length) for keep-alive or close; 426 keeps its "Upgrade" token.
 void Finalize(Response& res, bool keep_alive, bool head_request);
 
