@@ -92,8 +92,6 @@ const MethodDescriptor* Transcoder::Find(std::string_view path) const {
   return method;
 }
 
-bool Transcoder::CanTranscode(std::string_view path) const { return Find(path) != nullptr; }
-
 void Transcoder::Call(std::string_view path, std::string_view json,
                       std::vector<std::pair<std::string, std::string>> metadata, Duration timeout,
                       std::function<void(TranscodeResult)> done) {

@@ -40,9 +40,6 @@ class Transcoder {
  public:
   explicit Transcoder(std::shared_ptr<grpc::Channel> in_process);
 
-  // Whether `path` is a unary method with a protobuf descriptor: only those are transcoded.
-  bool CanTranscode(std::string_view path) const;
-
   // Starts the call. `done` runs once, on a gRPC thread (or at once for a bad request body).
   void Call(std::string_view path, std::string_view json,
             std::vector<std::pair<std::string, std::string>> metadata, Duration timeout,
