@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,8 @@ pid_t Spawn(const std::vector<std::string>& argv, int* out_fd, int* in_fd) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork");
   if (pid == 0) {
+    // A test that crashes must not leave its servers behind.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The test process may block signals (the gateway does); the child starts clean.
     sigset_t none;
     sigemptyset(&none);
