@@ -103,16 +103,13 @@ void GrpcMetrics::Render(std::string& out) const {
                     &unknown_[t]});
   }
 
-  auto header = [&out](std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  };
-  header("grpc_server_started_total", "counter", "RPCs started on the server.");
+  AppendHeader(out, "grpc_server_started_total", "counter", "RPCs started on the server.");
   for (const Row& r : rows) {
     fmt::format_to(std::back_inserter(out), "grpc_server_started_total{{{}}} {}\n", r.labels,
                    r.m->started.Value());
   }
-  header("grpc_server_handled_total", "counter",
-         "RPCs completed on the server, by gRPC status code.");
+  AppendHeader(out, "grpc_server_handled_total", "counter",
+               "RPCs completed on the server, by gRPC status code.");
   for (const Row& r : rows) {
     for (std::size_t c = 0; c < kCodes; ++c) {
       const auto v = r.m->handled[c].Value();
@@ -122,15 +119,16 @@ void GrpcMetrics::Render(std::string& out) const {
                      GrpcCodeName(static_cast<int>(c)), v);
     }
   }
-  header("grpc_server_handling_seconds", "histogram",
-         "Time from the start of an RPC to its status being sent.");
+  AppendHeader(out, "grpc_server_handling_seconds", "histogram",
+               "Time from the start of an RPC to its status being sent.");
   for (const Row& r : rows) r.m->handling.Render(out, "grpc_server_handling_seconds", r.labels);
-  header("grpc_server_msg_received_total", "counter", "Messages received by the server.");
+  AppendHeader(out, "grpc_server_msg_received_total", "counter",
+               "Messages received by the server.");
   for (const Row& r : rows) {
     fmt::format_to(std::back_inserter(out), "grpc_server_msg_received_total{{{}}} {}\n", r.labels,
                    r.m->msg_received.Value());
   }
-  header("grpc_server_msg_sent_total", "counter", "Messages sent by the server.");
+  AppendHeader(out, "grpc_server_msg_sent_total", "counter", "Messages sent by the server.");
   for (const Row& r : rows) {
     fmt::format_to(std::back_inserter(out), "grpc_server_msg_sent_total{{{}}} {}\n", r.labels,
                    r.m->msg_sent.Value());

@@ -74,10 +74,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(HttpMethod::kCou
     kHttpMethodNames = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"};
 constexpr std::size_t kHttpMethods = kHttpMethodNames.size();
 
-void Header(std::string& out, const Family& f) {
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
-                 f.type);
-}
+void Header(std::string& out, const Family& f) { AppendHeader(out, f.name, f.type, f.help); }
 
 template <typename E, std::size_t N>
 void RenderEnum(std::string& out, const Family& f, std::string_view label, const EnumCounter<E>& c,
@@ -104,6 +101,11 @@ void AppendLabelValue(std::string& out, std::string_view v) {
     else
       out += c;
   }
+}
+
+void AppendHeader(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
 std::string_view GrpcCodeName(int code) {

@@ -85,6 +85,9 @@ enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 
 HttpMethod HttpMethodFromName(std::string_view name);
+// Appends a metric family's "# HELP" and "# TYPE" lines.
+void AppendHeader(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help);
 // Appends `v` escaped for a label value of the text exposition format: \\, \" and \n.
 void AppendLabelValue(std::string& out, std::string_view v);
 // go-grpc-prometheus' name of a gRPC status code ("OK", "InvalidArgument", ...), or "Unknown".
