@@ -19,9 +19,10 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1 << 20;
 }  // namespace
 
-Http1Session::Http1Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared& shared,
+Http1Session::Http1Session(net::ip::tcp::socket socket, beast::flat_buffer buffer, Shared& shared,
                            ConnectionSlot slot, ConnectionLabel label, bool admin)
-    : stream_(std::move(stream)),
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
       buffer_(std::move(buffer)),
       shared_(shared),
       slot_(std::move(slot)),
@@ -35,13 +36,10 @@ void Http1Session::Start() {
 
 void Http1Session::WaitForRequest() {
   // The idle deadline runs until the next request's first byte; the header deadline from there.
-  stream_.expires_after(shared_.options.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kReadChunk),
+  SetDeadline(shared_.options.idle_timeout, Limit::kIdleTimeout);
+  socket_.async_read_some(buffer_.prepare(kReadChunk),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                            if (ec == beast::error::timeout) {
-                              self->shared_.metrics.limits.Inc(Limit::kIdleTimeout);
-                              return;  // tcp_stream closed the socket
-                            }
+                            if (self->timed_out_) return;
                             if (ec) return self->Close();  // EOF: the client is done
                             self->buffer_.commit(n);
                             self->ReadHeader();
@@ -62,19 +60,14 @@ void Http1Session::ReadHeader() {
   }
   if (ec == http::error::need_more) ec = {};
   if (ec || parser_->is_header_done()) return OnHeader(ec);
-  stream_.expires_after(shared_.options.header_timeout);
+  SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
   http::async_read_header(
-      stream_, buffer_, *parser_,
+      socket_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
 }
 
 void Http1Session::OnHeader(beast::error_code ec) {
-  if (ec == beast::error::timeout) {
-    shared_.metrics.limits.Inc(Limit::kHeaderTimeout);
-    SPDLOG_DEBUG("conn={} peer={} closed: request header incomplete at the header deadline",
-                 label_.id, label_.peer);
-    return;
-  }
+  if (timed_out_) return;
   if (ec == http::error::header_limit) {
     shared_.metrics.limits.Inc(Limit::kHeaderSize);
     return SendError(http::status::request_header_fields_too_large,
@@ -110,7 +103,7 @@ void Http1Session::OnHeader(beast::error_code ec) {
   if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
     // The client waits for this before sending the body it announced (HTTP/1.0 ones do not).
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+    return net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               if (!ec) self->ReadBody();
                             });
@@ -119,17 +112,14 @@ void Http1Session::OnHeader(beast::error_code ec) {
 }
 
 void Http1Session::ReadBody() {
-  stream_.expires_after(shared_.options.header_timeout);
+  SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
   http::async_read(
-      stream_, buffer_, *parser_,
+      socket_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
 }
 
 void Http1Session::OnBody(beast::error_code ec) {
-  if (ec == beast::error::timeout) {
-    shared_.metrics.limits.Inc(Limit::kHeaderTimeout);
-    return;
-  }
+  if (timed_out_) return;
   if (ec == http::error::body_limit) {
     shared_.metrics.limits.Inc(Limit::kBodySize);
     return Respond(false, false);  // chunked body past the cap: answer, then stop reading
@@ -264,13 +254,15 @@ void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool ke
   if (const auto it = req.find("grpc-timeout"); it != req.end()) {
     if (const auto t = ParseGrpcTimeout(it->value())) timeout = *t;
   }
+  // The call has its own deadline; the connection's next one starts with the answer.
+  ClearDeadline();
   // The reply comes on a gRPC thread; the answer is written from this connection's strand.
   DeprecationNotice notice{method.path, shared_.policies.Get()->loaded_at, rule.sunset, rule.link};
   shared_.transcoder->Call(
       method.path, req.body(), std::move(metadata), timeout,
       [self = shared_from_this(), route, policy = rule.policy, notice,
        keep_alive](TranscodeResult result) mutable {
-        net::post(self->stream_.get_executor(),
+        net::post(self->socket_.get_executor(),
                   [self, route, policy, notice, keep_alive, result = std::move(result)]() mutable {
                     self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
                   });
@@ -318,8 +310,8 @@ void Http1Session::SendError(http::status status, std::string_view message) {
 void Http1Session::Send(Response response, bool keep_alive) {
   shared_.metrics.CountResponse(response.result_int());
   response_ = std::move(response);
-  stream_.expires_after(shared_.options.header_timeout);
-  http::async_write(stream_, response_,
+  SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
+  http::async_write(socket_, response_,
                     [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                       self->OnWrite(ec, keep_alive);
                     });
@@ -328,14 +320,14 @@ void Http1Session::Send(Response response, bool keep_alive) {
 void Http1Session::SendWire(std::string_view wire, http::status status, bool keep_alive) {
   // The request's deadline covers writing its answer: this one is written at once.
   shared_.metrics.CountResponse(static_cast<unsigned>(status));
-  net::async_write(stream_, net::buffer(wire.data(), wire.size()),
+  net::async_write(socket_, net::buffer(wire.data(), wire.size()),
                    [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                      self->OnWrite(ec, keep_alive);
                    });
 }
 
 void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {
-  if (ec) return;  // the client went away; timeouts already closed the socket
+  if (ec) return;  // the client went away, or the deadline closed the socket
   response_ = {};
   if (!keep_alive) return Close();
   if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
@@ -347,19 +339,55 @@ void Http1Session::Close() {
   beast::error_code ec;
   // Half-close: the client reads the answer, then EOF. Closing outright with unread request
   // bytes in our receive buffer would send an RST that can destroy the answer in flight.
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
-  if (ec) return stream_.close();
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  if (ec) return socket_.close(ec);
   buffer_.clear();
-  stream_.expires_after(kLingerTime);
+  SetDeadline(kLingerTime, std::nullopt);
   Linger(0);
 }
 
 void Http1Session::Linger(std::size_t discarded) {
-  stream_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this(), discarded](
+  socket_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this(), discarded](
                                                            beast::error_code ec, std::size_t n) {
-    if (ec || discarded + n > kLingerBytes) return self->stream_.close();
+    if (ec || discarded + n > kLingerBytes) return self->socket_.close(ec);
     self->Linger(discarded + n);
   });
+}
+
+void Http1Session::SetDeadline(Duration timeout, std::optional<Limit> limit) {
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  deadline_limit_ = limit;
+  // A timer set to fire no later than the new deadline is left alone: OnTimer waits the rest.
+  if (timer_armed_ && timer_.expiry() <= deadline_) return;
+  ArmTimer();
+}
+
+void Http1Session::ClearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+
+void Http1Session::ArmTimer() {
+  timer_armed_ = true;
+  timer_.expires_at(deadline_);  // a wait for a later time ends with operation_aborted
+  // A weak reference: the timer alone does not keep a finished connection alive.
+  timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec == net::error::operation_aborted) return;  // re-armed, or the session is gone
+    if (const auto self = weak.lock()) self->OnTimer(ec);
+  });
+}
+
+void Http1Session::OnTimer(beast::error_code ec) {
+  timer_armed_ = false;
+  if (ec || !socket_.is_open() || deadline_ == std::chrono::steady_clock::time_point::max()) {
+    return;
+  }
+  if (std::chrono::steady_clock::now() < deadline_) return ArmTimer();
+  timed_out_ = true;
+  if (deadline_limit_) {
+    shared_.metrics.limits.Inc(*deadline_limit_);
+    SPDLOG_DEBUG("conn={} peer={} closed at the {} deadline", label_.id, label_.peer,
+                 LimitName(*deadline_limit_));
+  }
+  // Closing cancels the pending read or write; its handler sees timed_out_ and returns.
+  socket_.close(ec);
 }
 
 }  // namespace h2gate

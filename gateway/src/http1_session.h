@@ -1,12 +1,18 @@
 // An HTTP/1.x connection: reads requests with Beast under header, body and idle deadlines, and
 // writes the answers http1_response.h builds. Pipelined requests are answered in order.
+//
+// The deadlines share one timer that is re-armed lazily: a keep-alive request moves the deadline
+// by storing a time, and the timer, when it fires before that time, waits again for the rest.
+// Arming a timer per read and write (as beast::tcp_stream does) cost a timer-queue update, often a
+// timerfd_settime call and a cancelled handler on every request.
 #pragma once
 
 #include <memory>
 #include <optional>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -21,7 +27,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
  public:
   // `buffer` holds the bytes the sniffer already read: the start of the first request.
   // `admin`: the admin listener's session, which serves operator endpoints and no 426.
-  Http1Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared& shared,
+  Http1Session(boost::asio::ip::tcp::socket socket, beast::flat_buffer buffer, Shared& shared,
                ConnectionSlot slot, ConnectionLabel label, bool admin = false);
   void Start();
 
@@ -50,8 +56,19 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void OnWrite(beast::error_code ec, bool keep_alive);
   void Close();
   void Linger(std::size_t discarded);
+  // The connection is closed at `timeout` from now unless the deadline moves again; `limit` is
+  // what that counts as (none while lingering).
+  void SetDeadline(Duration timeout, std::optional<Limit> limit);
+  void ClearDeadline();
+  void ArmTimer();
+  void OnTimer(beast::error_code ec);
 
-  beast::tcp_stream stream_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::optional<Limit> deadline_limit_;
+  bool timer_armed_ = false;
+  bool timed_out_ = false;  // the deadline closed the socket; handlers then only return
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   Response response_;

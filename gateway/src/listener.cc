@@ -1,5 +1,11 @@
 #include "listener.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/strand.hpp>
@@ -10,6 +16,11 @@
 namespace h2gate {
 namespace net = boost::asio;
 using net::ip::tcp;
+
+namespace {
+// Connections taken per wake-up before other work gets a turn.
+constexpr int kAcceptBatch = 64;
+}  // namespace
 
 Listener::Listener(net::io_context& io, Shared& shared, bool admin)
     : io_(io), acceptor_(io), backoff_(io), shared_(shared), admin_(admin) {}
@@ -27,8 +38,14 @@ bool Listener::Bind(const HostPort& address, std::string* error) {
   if (ec) return fail("configure");
   acceptor_.bind(endpoint, ec);
   if (ec) return fail("bind");
+  // Accepted connections inherit TCP_NODELAY (as gRPC's own listener arranges): answers go out
+  // whole at once, and a handed-off connection needs no setsockopt of its own.
+  acceptor_.set_option(tcp::no_delay(true), ec);
+  if (ec) return fail("configure");
   acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return fail("listen on");
+  acceptor_.non_blocking(true, ec);
+  if (ec) return fail("configure");
   port_ = acceptor_.local_endpoint(ec).port();
   return true;
 }
@@ -42,40 +59,49 @@ void Listener::Stop() {
 }
 
 void Listener::Accept() {
-  // Each connection gets its own strand, so sessions are safe with any number of I/O threads.
-  // With one I/O thread every handler runs on it already: a strand would only add cost.
-  const net::any_io_executor executor = shared_.options.io_threads > 1
-                                            ? net::any_io_executor(net::make_strand(io_))
-                                            : net::any_io_executor(io_.get_executor());
-  acceptor_.async_accept(executor, [this](boost::system::error_code ec, tcp::socket socket) {
-    OnAccept(ec, std::move(socket));
+  acceptor_.async_wait(net::socket_base::wait_read,
+                       [this](boost::system::error_code ec) { OnReadable(ec); });
+}
+
+void Listener::OnReadable(boost::system::error_code ec) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
+  // accept4 straight on the listening socket: the connection comes out non-blocking and with
+  // its peer address, which saves the calls asio's accept and getpeername would add.
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    tcp::endpoint peer;
+    socklen_t length = static_cast<socklen_t>(peer.capacity());
+    const int fd =
+        ::accept4(acceptor_.native_handle(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return Backoff(errno);
+    }
+    peer.resize(length);
+    OnAccepted(fd, peer);
+  }
+  Accept();
+}
+
+void Listener::Backoff(int error) {
+  // EMFILE and friends: the pending connection stays queued; retry shortly rather than spin.
+  std::uint64_t suppressed = 0;
+  if (shared_.error_log.Allow(&suppressed)) {
+    spdlog::error("accept failed: {} ({} similar suppressed)", std::strerror(error), suppressed);
+  }
+  backoff_.expires_after(std::chrono::milliseconds(50));
+  backoff_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) Accept();
   });
 }
 
-void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
-  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
-  if (ec) {
-    // EMFILE and friends: the pending connection stays queued; retry shortly rather than spin.
-    std::uint64_t suppressed = 0;
-    if (shared_.error_log.Allow(&suppressed)) {
-      spdlog::error("accept failed: {} ({} similar suppressed)", ec.message(), suppressed);
-    }
-    backoff_.expires_after(std::chrono::milliseconds(50));
-    backoff_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) Accept();
-    });
-    return;
-  }
+void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
   shared_.metrics.connections_accepted.Inc();
   ConnectionLabel label;
   label.id = shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed);
-  boost::system::error_code peer_ec;
-  const auto peer = socket.remote_endpoint(peer_ec);
-  if (!peer_ec) {
-    label.peer_ip = peer.address().to_string();
-    label.peer = peer.address().is_v6() ? fmt::format("[{}]:{}", label.peer_ip, peer.port())
-                                        : fmt::format("{}:{}", label.peer_ip, peer.port());
-  }
+  label.peer_ip = peer.address().to_string();
+  label.peer = peer.address().is_v6() ? fmt::format("[{}]:{}", label.peer_ip, peer.port())
+                                      : fmt::format("{}:{}", label.peer_ip, peer.port());
   if (shared_.metrics.connections_open.Value() >= shared_.options.max_connections) {
     shared_.metrics.limits.Inc(Limit::kConnections);
     std::uint64_t suppressed = 0;
@@ -85,20 +111,30 @@ void Listener::OnAccept(boost::system::error_code ec, tcp::socket socket) {
           "suppressed)",
           label.id, label.peer, shared_.options.max_connections, suppressed);
     }
-    boost::system::error_code ignored;
-    socket.close(ignored);
-  } else if (admin_) {
-    // The admin port speaks HTTP/1.x only: no sniffing, no gRPC.
-    std::make_shared<Http1Session>(beast::tcp_stream(std::move(socket)), beast::flat_buffer(),
-                                   shared_, ConnectionSlot(shared_.metrics), std::move(label),
-                                   /*admin=*/true)
-        ->Start();
-  } else {
-    std::make_shared<SniffSession>(std::move(socket), shared_, ConnectionSlot(shared_.metrics),
-                                   std::move(label))
-        ->Start();
+    ::close(fd);
+    return;
   }
-  Accept();
+  // Each connection gets its own strand, so sessions are safe with any number of I/O threads.
+  // With one I/O thread every handler runs on it already: a strand would only add cost.
+  const net::any_io_executor executor = shared_.options.io_threads > 1
+                                            ? net::any_io_executor(net::make_strand(io_))
+                                            : net::any_io_executor(io_.get_executor());
+  if (!admin_) {
+    return StartConnection(fd, peer.protocol(), executor, shared_, ConnectionSlot(shared_.metrics),
+                           std::move(label));
+  }
+  // The admin port speaks HTTP/1.x only: no sniffing, no gRPC.
+  tcp::socket socket(executor);
+  boost::system::error_code ec;
+  socket.assign(peer.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  std::make_shared<Http1Session>(std::move(socket), beast::flat_buffer(), shared_,
+                                 ConnectionSlot(shared_.metrics), std::move(label),
+                                 /*admin=*/true)
+      ->Start();
 }
 
 }  // namespace h2gate

@@ -27,7 +27,10 @@ class Listener {
 
  private:
   void Accept();
-  void OnAccept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  void OnReadable(boost::system::error_code ec);
+  // Starts the life of one accepted connection (`fd`, non-blocking).
+  void OnAccepted(int fd, const boost::asio::ip::tcp::endpoint& peer);
+  void Backoff(int error);
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -67,7 +67,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(SniffFailure::kC
 constexpr std::array<std::string_view, static_cast<std::size_t>(SniffOutcome::kCount)>
     kSniffOutcomeNames = {"http2", "http1", "tls", "unknown", "timeout", "closed", "error"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(Limit::kCount)> kLimitNames = {
-    "connections", "sniff_timeout", "header_timeout", "header_size", "body_size", "idle_timeout"};
+    "connections", "sniff_timeout", "header_timeout", "header_size",
+    "body_size",   "idle_timeout",  "write_timeout"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(StatusClass::kCount)>
     kStatusClassNames = {"2xx", "3xx", "4xx", "5xx"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(HttpMethod::kCount)>
@@ -111,6 +112,8 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view type
 std::string_view GrpcCodeName(int code) {
   return code >= 0 && code < static_cast<int>(kGrpcCodes) ? kGrpcCodeNames[code] : "Unknown";
 }
+
+std::string_view LimitName(Limit limit) { return kLimitNames[static_cast<std::size_t>(limit)]; }
 
 HttpMethod HttpMethodFromName(std::string_view name) {
   for (std::size_t i = 0; i + 1 < kHttpMethods; ++i) {

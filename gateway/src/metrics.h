@@ -79,12 +79,14 @@ enum class Limit {
   kHeaderSize,     // --max-header-bytes: answered 431
   kBodySize,       // --max-body-bytes: answered, then closed without reading the body
   kIdleTimeout,    // --idle-timeout: keep-alive connection closed
+  kWriteTimeout,   // --header-timeout: the client did not take its answer in time
   kCount
 };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 
 HttpMethod HttpMethodFromName(std::string_view name);
+std::string_view LimitName(Limit limit);
 // Appends a metric family's "# HELP" and "# TYPE" lines.
 void AppendHeader(std::string& out, std::string_view name, std::string_view type,
                   std::string_view help);

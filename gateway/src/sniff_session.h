@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,10 +15,20 @@
 
 namespace h2gate {
 
+// Takes a freshly accepted connection (`fd`: non-blocking, owned from here on). Most clients
+// send their first bytes right behind the handshake, so it reads at once: a connection those
+// bytes decide is passed on without ever being registered with the event loop (an HTTP/2 one
+// goes straight to gRPC). Otherwise a SniffSession waits for more, under the sniff deadline.
+void StartConnection(int fd, const boost::asio::ip::tcp& protocol,
+                     const boost::asio::any_io_executor& executor, Shared& shared,
+                     ConnectionSlot slot, ConnectionLabel label);
+
 class SniffSession : public std::enable_shared_from_this<SniffSession> {
  public:
-  SniffSession(boost::asio::ip::tcp::socket socket, Shared& shared, ConnectionSlot slot,
-               ConnectionLabel label);
+  // `bytes`: what was read before the session started (not yet enough to decide).
+  SniffSession(boost::asio::ip::tcp::socket socket, std::string_view bytes, Shared& shared,
+               ConnectionSlot slot, ConnectionLabel label,
+               std::chrono::steady_clock::time_point started);
   void Start();
 
  private:
@@ -25,7 +37,6 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   void OnReadable(boost::system::error_code ec);
   void Dispatch(Protocol protocol);
   void HandToGrpc();
-  std::chrono::nanoseconds Elapsed() const;
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
