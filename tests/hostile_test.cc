@@ -1,6 +1,8 @@
 // Hostile and broken clients: each gets a clear answer or a counted close, and gRPC on other
 // connections never notices.
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <gtest/gtest.h>
 
@@ -114,6 +116,27 @@ TEST_F(Hostile, PipelinedRequestsAfterA426AreAllAnswered) {
 }
 
 // Connections that end or stall while the protocol is still unknown: closed and counted.
+// A client that pipelines requests but never reads the answers: once the socket buffers are full
+// the gateway's write waits, and the write deadline (--header-timeout) closes the connection.
+TEST_F(Hostile, ClientThatNeverReadsIsCutAtTheWriteDeadline) {
+  RawClient c(port_);
+  const int small = 4096;
+  setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const timeval send_wait{0, 200'000};  // a blocked send returns after 200 ms
+  setsockopt(c.fd(), SOL_SOCKET, SO_SNDTIMEO, &send_wait, sizeof send_wait);
+  std::string burst;
+  for (int i = 0; i < 100; ++i) {
+    burst += "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  int bursts = 0;
+  while (bursts < 2000 && c.Send(burst)) ++bursts;  // until the gateway stops reading
+  EXPECT_LT(bursts, 2000);
+  EXPECT_TRUE(c.WaitClosed(5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);
+  EXPECT_EQ(MetricValue(Metrics(), "h2gate_limit_hits_total{limit=\"write_timeout\"}"), 1);
+}
+
 TEST_F(Hostile, BrokenSniffsAreCountedByReason) {
   {
     RawClient empty(port_);  // connect and close without a byte

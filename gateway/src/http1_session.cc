@@ -318,8 +318,8 @@ void Http1Session::Send(Response response, bool keep_alive) {
 }
 
 void Http1Session::SendWire(std::string_view wire, http::status status, bool keep_alive) {
-  // The request's deadline covers writing its answer: this one is written at once.
   shared_.metrics.CountResponse(static_cast<unsigned>(status));
+  SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
   net::async_write(socket_, net::buffer(wire.data(), wire.size()),
                    [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                      self->OnWrite(ec, keep_alive);
