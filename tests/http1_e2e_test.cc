@@ -273,5 +273,49 @@ TEST_F(ConnectionCap, ExtraConnectionsAreClosedAndCountedWhileGrpcKeepsWorking) 
   EXPECT_EQ(MetricValue(Metrics(), "h2gate_limit_hits_total{limit=\"connections\"}"), 1);
 }
 
+// With two I/O threads, connections are spread over both, each on its own strand: concurrent
+// keep-alive 426s, sniffing and gRPC calls all come out right and every counter adds up.
+class TwoIoThreads : public GatewayTest {
+ protected:
+  void SetUp() override {
+    Options o = TestOptions();
+    o.io_threads = 2;
+    StartGateway(o);
+  }
+};
+
+TEST_F(TwoIoThreads, ConcurrentConnectionsAreServedAndCounted) {
+  constexpr int kClients = 6;
+  constexpr int kRequests = 100;
+  std::atomic<int> answered{0};
+  std::atomic<int> grpc_ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      RawClient c(port_);
+      for (int r = 0; r < kRequests; ++r) {
+        if (!c.Send("POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}")) {
+          return;
+        }
+        if (StatusOf(c.ReadUntil("}}]}", 5s)) == 426) ++answered;
+      }
+    });
+    clients.emplace_back([&] {
+      auto stub = NewStub();
+      for (int r = 0; r < 20; ++r) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        echo::v1::EchoRequest req;
+        echo::v1::EchoResponse resp;
+        if (stub->Echo(&ctx, req, &resp).ok()) ++grpc_ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(answered.load(), kClients * kRequests);
+  EXPECT_EQ(grpc_ok.load(), kClients * 20);
+  EXPECT_EQ(MetricValue(Metrics(), kRejectedEchoPost), kClients * kRequests);
+}
+
 }  // namespace
 }  // namespace h2gate::testing
