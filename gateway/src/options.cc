@@ -129,8 +129,9 @@ const Flag kFlags[] = {
                     10'000'000, "connections the front listener holds at once; more are closed"),
     H2GATE_DURATION_FLAG("sniff-timeout", "H2GATE_SNIFF_TIMEOUT", sniff_timeout,
                          "a new connection that shows no protocol by then is closed"),
-    H2GATE_DURATION_FLAG("header-timeout", "H2GATE_HEADER_TIMEOUT", header_timeout,
-                         "an HTTP/1.x request must arrive whole within this"),
+    H2GATE_DURATION_FLAG(
+        "header-timeout", "H2GATE_HEADER_TIMEOUT", header_timeout,
+        "an HTTP/1.x request must arrive whole, and its answer be taken, within this"),
     H2GATE_DURATION_FLAG("idle-timeout", "H2GATE_IDLE_TIMEOUT", idle_timeout,
                          "idle HTTP/1.x keep-alive connections are closed after this"),
     H2GATE_INT_FLAG("max-header-bytes", "H2GATE_MAX_HEADER_BYTES", max_header_bytes, std::size_t,

@@ -45,8 +45,8 @@ struct Options {
   int io_threads = 1;                   // threads serving the front listener
   int max_connections = 10000;          // connections the front listener holds at once
   Duration sniff_timeout{5000};         // a new connection must show its protocol by then
-  Duration header_timeout{10000};       // an HTTP/1.x request (header and body) must arrive by then
-  Duration idle_timeout{60000};         // keep-alive connections idle longer are closed
+  Duration header_timeout{10000};  // an HTTP/1.x request must arrive, and its answer leave, by then
+  Duration idle_timeout{60000};    // keep-alive connections idle longer are closed
   std::size_t max_header_bytes = 16384;  // larger request headers get 431
   std::size_t max_body_bytes = 65536;    // larger bodies are not read: answered, then closed
   Duration shutdown_delay{0};            // after SIGTERM: not ready, but still serving, this long
