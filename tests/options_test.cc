@@ -20,17 +20,19 @@ TEST(Options, DefaultsListenOn8080) {
   ASSERT_EQ(p.error, "");
   EXPECT_EQ(p.options.listen, "0.0.0.0:8080");
   EXPECT_EQ(p.options.sniff_timeout, std::chrono::seconds(5));
+  EXPECT_TRUE(p.options.defer_accept);
 }
 
 TEST(Options, FlagsInBothForms) {
   const auto p = Parse({"--listen=127.0.0.1:0", "--sniff-timeout", "250ms", "--io-threads=2",
-                        "--metrics=false", "--drain-timeout=1m"});
+                        "--metrics=false", "--drain-timeout=1m", "--defer-accept=false"});
   ASSERT_EQ(p.error, "");
   EXPECT_EQ(p.options.listen, "127.0.0.1:0");
   EXPECT_EQ(p.options.sniff_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(p.options.io_threads, 2);
   EXPECT_FALSE(p.options.metrics);
   EXPECT_EQ(p.options.drain_timeout, std::chrono::minutes(1));
+  EXPECT_FALSE(p.options.defer_accept);
 }
 
 TEST(Options, EnvironmentAppliesAndFlagsWin) {

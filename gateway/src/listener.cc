@@ -1,5 +1,7 @@
 #include "listener.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +44,18 @@ bool Listener::Bind(const HostPort& address, std::string* error) {
   // whole at once, and a handed-off connection needs no setsockopt of its own.
   acceptor_.set_option(tcp::no_delay(true), ec);
   if (ec) return fail("configure");
+  if (!admin_ && shared_.options.defer_accept) {
+    // Clients speak first in both protocols served here. Accepting only once the first bytes
+    // are in means the eager read in StartConnection decides almost every connection at once,
+    // without an epoll registration, a timer or a second wake-up. A silent client is handed
+    // over anyway after the first SYN-ACK retransmission (1 s), then meets the sniff timeout.
+    const int seconds = 1;
+    if (::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds,
+                     sizeof seconds) != 0) {
+      ec.assign(errno, boost::system::system_category());
+      return fail("set TCP_DEFER_ACCEPT on");
+    }
+  }
   acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return fail("listen on");
   acceptor_.non_blocking(true, ec);

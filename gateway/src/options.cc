@@ -127,8 +127,12 @@ const Flag kFlags[] = {
                     "threads serving the front listener"),
     H2GATE_INT_FLAG("max-connections", "H2GATE_MAX_CONNECTIONS", max_connections, int, 1,
                     10'000'000, "connections the front listener holds at once; more are closed"),
+    H2GATE_BOOL_FLAG("defer-accept", "H2GATE_DEFER_ACCEPT", defer_accept,
+                     "the kernel hands a new connection over once its first bytes arrive, or "
+                     "after about 1 s (TCP_DEFER_ACCEPT)"),
     H2GATE_DURATION_FLAG("sniff-timeout", "H2GATE_SNIFF_TIMEOUT", sniff_timeout,
-                         "a new connection that shows no protocol by then is closed"),
+                         "a new connection that shows no protocol by then is closed (counted "
+                         "from when the kernel hands it over)"),
     H2GATE_DURATION_FLAG(
         "header-timeout", "H2GATE_HEADER_TIMEOUT", header_timeout,
         "an HTTP/1.x request must arrive whole, and its answer be taken, within this"),
