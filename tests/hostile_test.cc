@@ -180,19 +180,9 @@ TEST_F(Hostile, BrokenSniffsAreCountedByReason) {
   EXPECT_EQ(MetricValue(m, "h2gate_connections_open"), 1);  // the /metrics request itself
 }
 
-// Silent connections held by the gateway itself, not by the kernel (TCP_DEFER_ACCEPT off).
-class SilentFlood : public GatewayTest {
- protected:
-  void SetUp() override {
-    Options o = TestOptions();
-    o.defer_accept = false;
-    StartGateway(o);
-  }
-};
-
 // 5,000 connections that never send a byte all close at the sniff deadline, while a gRPC client
 // on its own connection keeps working without a single error.
-TEST_F(SilentFlood, FiveThousandSilentConnectionsWhileGrpcGoesOn) {
+TEST_F(AcceptedAtOnce, FiveThousandSilentConnectionsWhileGrpcGoesOn) {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
   constexpr rlim_t kNeeded = 12000;  // both ends of 5,000 connections live in this process

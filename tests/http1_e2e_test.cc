@@ -211,16 +211,6 @@ TEST_F(Http1E2E, IdleKeepAliveIsClosedAtTheIdleDeadline) {
   EXPECT_EQ(MetricValue(Metrics(), "h2gate_limit_hits_total{limit=\"idle_timeout\"}"), 1);
 }
 
-// Without TCP_DEFER_ACCEPT the gateway holds a silent connection itself from the handshake on.
-class AcceptedAtOnce : public GatewayTest {
- protected:
-  void SetUp() override {
-    Options o = TestOptions();
-    o.defer_accept = false;
-    StartGateway(o);
-  }
-};
-
 TEST_F(AcceptedAtOnce, SilentClientIsClosedAtSniffDeadlineWhileGrpcGoesOn) {
   auto stub = NewStub();
   std::atomic<bool> stop{false};

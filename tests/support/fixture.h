@@ -37,6 +37,17 @@ class GatewayTest : public ::testing::Test {
   int port_ = 0;
 };
 
+// Without TCP_DEFER_ACCEPT: the gateway itself holds a silent connection from the handshake on,
+// for tests of what it does with one.
+class AcceptedAtOnce : public GatewayTest {
+ protected:
+  void SetUp() override {
+    Options options = TestOptions();
+    options.defer_accept = false;
+    StartGateway(options);
+  }
+};
+
 // The value of the exposition line that starts with `series` (name and labels), or -1.
 double MetricValue(const std::string& text, std::string_view series);
 
