@@ -111,20 +111,32 @@ TEST_F(GrpcE2E, HealthServiceServesOverallAndPerService) {
   }
 }
 
-// An HTTP/2 client that sends the 24-byte preface and then waits for the server's SETTINGS
-// before sending anything else: the detector must decide on the preface alone.
-TEST_F(GrpcE2E, Nghttp2ClientThatWaitsForServerSettings) {
+// One Echo call from the raw HTTP/2 client, checked down to the message it echoes.
+H2Result ExpectEchoFromRawClient(int port, Preface preface, const std::string& message) {
   EchoRequest req;
-  req.set_message("settings-first");
-  const H2Result result = H2UnaryCall(port_, "/echo.v1.Echo/Echo", req.SerializeAsString(),
-                                      /*wait_for_server_settings=*/true, std::chrono::seconds(5));
-  ASSERT_TRUE(result.error.empty()) << result.error;
-  EXPECT_TRUE(result.saw_server_settings_before_sending);
+  req.set_message(message);
+  const H2Result result = H2UnaryCall(port, "/echo.v1.Echo/Echo", req.SerializeAsString(), preface,
+                                      std::chrono::seconds(5));
+  EXPECT_TRUE(result.error.empty()) << result.error;
   EXPECT_EQ(result.http_status, 200);
   EXPECT_EQ(result.grpc_status, "0");
   EchoResponse resp;
-  ASSERT_TRUE(resp.ParseFromString(result.message));
-  EXPECT_EQ(resp.message(), "settings-first");
+  EXPECT_TRUE(resp.ParseFromString(result.message));
+  EXPECT_EQ(resp.message(), message);
+  return result;
+}
+
+// An HTTP/2 client that sends the 24-byte preface and then waits for the server's SETTINGS
+// before sending anything else: the detector must decide on the preface alone.
+TEST_F(GrpcE2E, Nghttp2ClientThatWaitsForServerSettings) {
+  const H2Result result = ExpectEchoFromRawClient(port_, Preface::kAloneThenWait, "settings-first");
+  EXPECT_TRUE(result.saw_server_settings_before_sending);
+}
+
+// A preface that arrives in two packets: the gateway reads the first (too short to decide), waits
+// for the rest, and hands gRPC the socket together with the bytes it has already read.
+TEST_F(GrpcE2E, PrefaceInTwoPacketsReachesGrpcWithTheBytesAlreadyRead) {
+  ExpectEchoFromRawClient(port_, Preface::kSplitAfterTenBytes, "split-preface");
 }
 
 // gRPC length-prefixed message: flag byte, 4-byte big-endian length, bytes.

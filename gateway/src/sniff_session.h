@@ -16,9 +16,10 @@
 namespace h2gate {
 
 // Takes a freshly accepted connection (`fd`: non-blocking, owned from here on). Most clients
-// send their first bytes right behind the handshake, so it reads at once: a connection those
+// send their first bytes right behind the handshake, so it looks at once: a connection those
 // bytes decide is passed on without ever being registered with the event loop (an HTTP/2 one
-// goes straight to gRPC). Otherwise a SniffSession waits for more, under the sniff deadline.
+// goes straight to gRPC, its bytes unread). Otherwise a SniffSession waits for more, under the
+// sniff deadline.
 void StartConnection(int fd, const boost::asio::ip::tcp& protocol,
                      const boost::asio::any_io_executor& executor, Shared& shared,
                      ConnectionSlot slot, ConnectionLabel label);

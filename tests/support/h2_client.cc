@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <thread>
 
 #include "net.h"
 
@@ -60,8 +61,8 @@ nghttp2_nv Nv(std::string_view name, std::string_view value) {
 
 }  // namespace
 
-H2Result H2UnaryCall(int port, const std::string& path, const std::string& request,
-                     bool wait_for_server_settings, std::chrono::milliseconds timeout) {
+H2Result H2UnaryCall(int port, const std::string& path, const std::string& request, Preface preface,
+                     std::chrono::milliseconds timeout) {
   H2Result result;
   const auto deadline = Clock::now() + timeout;
   RawClient conn(port);
@@ -72,7 +73,13 @@ H2Result H2UnaryCall(int port, const std::string& path, const std::string& reque
 
   std::string received;
   bool preface_sent = false;
-  if (wait_for_server_settings) {
+  if (preface == Preface::kSplitAfterTenBytes) {
+    conn.Send(kPreface.substr(0, 10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    conn.Send(kPreface.substr(10));
+    preface_sent = true;
+  }
+  if (preface == Preface::kAloneThenWait) {
     conn.Send(kPreface);
     preface_sent = true;
     received = conn.ReadAtLeast(9, timeout);

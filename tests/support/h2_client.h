@@ -15,9 +15,15 @@ struct H2Result {
   std::string message;      // the response message, without gRPC framing
 };
 
-// One unary gRPC call on a new connection to 127.0.0.1:port. With `wait_for_server_settings`,
-// sends only the 24-byte preface, then waits for the server's SETTINGS before sending more.
-H2Result H2UnaryCall(int port, const std::string& path, const std::string& request,
-                     bool wait_for_server_settings, std::chrono::milliseconds timeout);
+// How the client's 24-byte connection preface goes out.
+enum class Preface {
+  kWithRequest,        // with SETTINGS and the request, in one go, as gRPC clients send it
+  kAloneThenWait,      // alone, then nothing more until the server's SETTINGS arrive
+  kSplitAfterTenBytes  // its first 10 bytes, a 200 ms pause, then the rest and the request
+};
+
+// One unary gRPC call on a new connection to 127.0.0.1:port.
+H2Result H2UnaryCall(int port, const std::string& path, const std::string& request, Preface preface,
+                     std::chrono::milliseconds timeout);
 
 }  // namespace h2gate::testing
