@@ -46,7 +46,7 @@ bool Listener::Bind(const HostPort& address, std::string* error) {
   if (ec) return fail("configure");
   if (!admin_ && shared_.options.defer_accept) {
     // Clients speak first in both protocols served here. Accepting only once the first bytes
-    // are in means the eager read in StartConnection decides almost every connection at once,
+    // are in means StartConnection's first look decides almost every connection at once,
     // without an epoll registration, a timer or a second wake-up. A silent client is handed
     // over anyway after the first SYN-ACK retransmission (1 s), then meets the sniff timeout.
     const int seconds = 1;
