@@ -10,6 +10,7 @@
 #include "h2gate/gateway.h"
 #include "legacy_callers.h"
 #include "log.h"
+#include "h2_policer.h"
 #include "metrics.h"
 #include "policy.h"
 #include "transcoder.h"
@@ -28,8 +29,18 @@ class HandoffTarget {
 // Owned by the gateway; outlives every connection.
 struct Shared {
   explicit Shared(Options o)
-      : options(std::move(o)), legacy_callers(options.legacy_callers_capacity) {}
+      : options(std::move(o)),
+        http2_limits(LimitsOf(options)),
+        legacy_callers(options.legacy_callers_capacity) {}
+  static Http2Limits LimitsOf(const Options& o) {
+    Http2Limits limits;
+    limits.max_concurrent_streams = o.http2_max_concurrent_streams;
+    limits.reset_burst = o.http2_reset_burst;
+    limits.reset_rate = o.http2_reset_rate;
+    return limits;
+  }
   const Options options;
+  const Http2Limits http2_limits;
   Metrics metrics;
   GrpcMetrics grpc_metrics;
   LegacyCallers legacy_callers;
@@ -42,6 +53,8 @@ struct Shared {
   MethodTable methods;
   HandoffTarget* handoff = nullptr;
   std::atomic<bool> draining{false};
+  std::atomic<bool> memory_degraded{false};  // over --memory-limit: new connections refused
+  std::atomic<bool> trim_requested{false};   // an abusive connection was cut: return its memory
   std::atomic<std::uint64_t> next_connection_id{1};
   LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
   LogLimiter error_log{20};

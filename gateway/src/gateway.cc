@@ -28,6 +28,7 @@
 #include "http1_response.h"
 #include "listener.h"
 #include "log.h"
+#include "memory_guard.h"
 #include "version.h"
 
 namespace h2gate {
@@ -44,6 +45,11 @@ sigset_t ShutdownSignals() {
   return set;
 }
 
+std::int64_t MemoryLimit(const Options& o) {
+  if (o.memory_limit >= 0) return o.memory_limit;
+  return CgroupMemoryLimit() / 10 * 9;  // auto; no cgroup limit: none
+}
+
 int Ms(Duration d) { return static_cast<int>(std::min<Duration::rep>(d.count(), INT32_MAX)); }
 
 }  // namespace
@@ -57,10 +63,11 @@ class Gateway::Impl {
  public:
   explicit Impl(Options options)
       // The concurrency hint lets asio drop locking it does not need with one I/O thread.
-      : io_(options.io_threads),
-        shared_(std::move(options)),
+      : shared_(std::move(options)),
+        io_(shared_.options.io_threads),
         listener_(io_, shared_),
-        admin_(io_, shared_, true) {
+        admin_(io_, shared_, true),
+        memory_(io_, shared_, MemoryLimit(shared_.options)) {
     interceptors_.push_back(shared_.grpc_metrics.NewInterceptorFactory());
     // Debian builds abseil without NDEBUG, which leaves absl::Mutex's debug-only deadlock
     // detector on: every lock gRPC takes consults a process-wide lock graph. Measured with
@@ -145,6 +152,7 @@ class Gateway::Impl {
 
     listener_.Start();
     if (admin) admin_.Start();
+    memory_.Start();
     threads_.reserve(o.io_threads);
     for (int i = 0; i < o.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 
@@ -234,6 +242,7 @@ class Gateway::Impl {
       builder_.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                   Ms(o.grpc_max_connection_age_grace));
     }
+    builder_.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.http2_max_concurrent_streams);
     builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(o.grpc_keepalive_time));
     builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(o.grpc_keepalive_timeout));
     builder_.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
@@ -266,6 +275,13 @@ class Gateway::Impl {
 
     // Sends GOAWAY, lets in-flight RPCs finish until the deadline, then cancels the rest.
     server_->Shutdown(std::chrono::system_clock::now() + o.drain_timeout);
+    // gRPC has written its last frames into the guards' socket pairs: let them reach the
+    // clients before the I/O threads stop (bounded: a client that reads nothing is left).
+    const auto flush_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (shared_.metrics.http2_guarded.Value() > 0 && std::chrono::steady_clock::now() < flush_by) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    net::post(io_, [this] { memory_.Stop(); });
     io_.stop();
     for (auto& t : threads_) t.join();
     spdlog::info("drained; exiting");
@@ -274,10 +290,13 @@ class Gateway::Impl {
     cv_.notify_all();
   }
 
-  net::io_context io_;
+  // Declared before io_: handlers still queued when io_ is destroyed hold sessions that count
+  // themselves out of shared_'s metrics.
   Shared shared_;
+  net::io_context io_;
   Listener listener_;
   Listener admin_;  // bound only with --admin-listen
+  MemoryGuard memory_;
   grpc::ServerBuilder builder_;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
   std::optional<GrpcHandoff> handoff_;

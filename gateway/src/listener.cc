@@ -128,6 +128,11 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
     ::close(fd);
     return;
   }
+  if (!admin_ && shared_.memory_degraded.load(std::memory_order_relaxed)) {
+    shared_.metrics.limits.Inc(Limit::kMemory);
+    ::close(fd);
+    return;
+  }
   // Each connection gets its own strand, so sessions are safe with any number of I/O threads.
   // With one I/O thread every handler runs on it already: a strand would only add cost.
   const net::any_io_executor executor = shared_.options.io_threads > 1

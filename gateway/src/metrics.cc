@@ -52,6 +52,17 @@ constexpr Family kResponses{"h2gate_http1_responses_total", "counter",
 constexpr Family kRejections{"h2gate_http1_rejections_total", "counter",
                              "426 Upgrade Required answers to HTTP/1.x calls on gRPC paths."};
 
+constexpr Family kHttp2Abuse{"h2gate_http2_abuse_total", "counter",
+                             "HTTP/2 connections cut with GOAWAY(ENHANCE_YOUR_CALM) by the guard, "
+                             "by the limit the client broke."};
+constexpr Family kHttp2Guarded{"h2gate_http2_guarded_connections", "gauge",
+                               "HTTP/2 connections passing through the guard to gRPC."};
+constexpr Family kMemoryLimit{"h2gate_memory_limit_bytes", "gauge",
+                              "The resident memory limit in force (--memory-limit); 0: none."};
+constexpr Family kMemoryDegraded{"h2gate_memory_degraded", "gauge",
+                                 "1 while over the memory limit: new connections are refused."};
+constexpr Family kMemoryTrims{"h2gate_memory_trims_total", "counter",
+                              "Times freed heap was returned to the system (malloc_trim)."};
 constexpr Family kTranscoded{"h2gate_http1_transcoded_total", "counter",
                              "HTTP/1.x JSON calls served by transcoding to gRPC, by policy and "
                              "gRPC status code."};
@@ -68,7 +79,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(SniffOutcome::kC
     kSniffOutcomeNames = {"http2", "http1", "tls", "unknown", "timeout", "closed", "error"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(Limit::kCount)> kLimitNames = {
     "connections", "sniff_timeout", "header_timeout", "header_size",
-    "body_size",   "idle_timeout",  "write_timeout"};
+    "body_size",   "idle_timeout",  "write_timeout", "memory"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(StatusClass::kCount)>
     kStatusClassNames = {"2xx", "3xx", "4xx", "5xx"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(HttpMethod::kCount)>
@@ -278,6 +289,20 @@ void Metrics::Render(std::string& out) const {
   Header(out, kHandoffFailures);
   line(kHandoffFailures.name, handoff_failures.Value());
   RenderEnum(out, kResponses, "code", http1_responses, kStatusClassNames);
+  Header(out, kHttp2Abuse);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Http2Abuse::kCount); ++i) {
+    const auto abuse = static_cast<Http2Abuse>(i);
+    fmt::format_to(std::back_inserter(out), "{}{{kind=\"{}\"}} {}\n", kHttp2Abuse.name,
+                   Http2AbuseName(abuse), http2_abuse.Value(abuse));
+  }
+  Header(out, kHttp2Guarded);
+  line(kHttp2Guarded.name, http2_guarded.Value());
+  Header(out, kMemoryLimit);
+  line(kMemoryLimit.name, memory_limit_bytes.Value());
+  Header(out, kMemoryDegraded);
+  line(kMemoryDegraded.name, memory_degraded.Value());
+  Header(out, kMemoryTrims);
+  line(kMemoryTrims.name, memory_trims.Value());
 
   // Registered methods always show their POST series (a legacy JSON call is a POST), so a rate()
   // starts from zero; other series appear once counted.

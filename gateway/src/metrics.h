@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "grpc_path.h"
+#include "h2_policer.h"
 
 namespace h2gate {
 
@@ -80,6 +81,7 @@ enum class Limit {
   kBodySize,       // --max-body-bytes: answered, then closed without reading the body
   kIdleTimeout,    // --idle-timeout: keep-alive connection closed
   kWriteTimeout,   // --header-timeout: the client did not take its answer in time
+  kMemory,         // --memory-limit: closed at accept while the process is over its limit
   kCount
 };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
@@ -129,6 +131,11 @@ class Metrics {
   Counter handoffs;
   Counter handoff_failures;
   EnumCounter<StatusClass> http1_responses;
+  EnumCounter<Http2Abuse> http2_abuse;
+  Gauge http2_guarded;
+  Gauge memory_limit_bytes;
+  Gauge memory_degraded;
+  Counter memory_trims;
 
  private:
   const MethodTable* methods_ = nullptr;

@@ -71,6 +71,40 @@ std::string ParseBool(std::string_view v, bool& out) {
   return "";
 }
 
+// "auto", "0", a number of bytes, or one with a Ki, Mi or Gi suffix.
+std::string ParseMemoryLimit(std::string_view v, std::int64_t& out) {
+  if (v == "auto") {
+    out = -1;
+    return "";
+  }
+  std::size_t digits = 0;
+  while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+  const std::string_view unit = v.substr(digits);
+  int shift = 0;
+  if (unit == "Ki")
+    shift = 10;
+  else if (unit == "Mi")
+    shift = 20;
+  else if (unit == "Gi")
+    shift = 30;
+  else if (!unit.empty())
+    return "not a size (like 200Mi, 1Gi, 0 or auto)";
+  std::int64_t n = 0;
+  if (digits == 0 || ParseInt<std::int64_t>(v.substr(0, digits), n, 0, 1LL << 40) != "") {
+    return "not a size (like 200Mi, 1Gi, 0 or auto)";
+  }
+  if (n > (1LL << 50) >> shift) return "larger than 1 PiB";
+  out = n << shift;
+  return "";
+}
+
+std::string ShowBytes(std::int64_t n) {
+  if (n != 0 && n % (1 << 30) == 0) return fmt::format("{}Gi", n >> 30);
+  if (n != 0 && n % (1 << 20) == 0) return fmt::format("{}Mi", n >> 20);
+  if (n != 0 && n % (1 << 10) == 0) return fmt::format("{}Ki", n >> 10);
+  return fmt::format("{}", n);
+}
+
 std::string ShowDuration(Duration d) {
   const auto ms = d.count();
   if (ms == 0) return "0";
@@ -225,6 +259,24 @@ const Flag kFlags[] = {
        o.migration_link = v;
        return "";
      }},
+    H2GATE_BOOL_FLAG("http2-guard", "H2GATE_HTTP2_GUARD", http2_guard,
+                     "pass HTTP/2 connections to gRPC through a guard that cuts rapid-reset and "
+                     "flooding clients; false: hand them over untouched"),
+    H2GATE_INT_FLAG("http2-max-concurrent-streams", "H2GATE_HTTP2_MAX_CONCURRENT_STREAMS",
+                    http2_max_concurrent_streams, int, 1, 1000000,
+                    "streams a client may have open on one HTTP/2 connection (advertised)"),
+    H2GATE_INT_FLAG("http2-reset-burst", "H2GATE_HTTP2_RESET_BURST", http2_reset_burst, int, 1,
+                    1000000, "streams a client may reset before they finish, at once"),
+    H2GATE_INT_FLAG("http2-reset-rate", "H2GATE_HTTP2_RESET_RATE", http2_reset_rate, int, 1,
+                    1000000,
+                    "and per second after the burst; a faster client gets GOAWAY and is cut"),
+    {"memory-limit", "H2GATE_MEMORY_LIMIT",
+     "resident memory above which new connections are refused (like 200Mi or 1Gi); 0: none; "
+     "auto: 90% of the container's memory limit, none without one",
+     [](const Options& o) {
+       return o.memory_limit < 0 ? std::string("auto") : ShowBytes(o.memory_limit);
+     },
+     [](Options& o, std::string_view v) { return ParseMemoryLimit(v, o.memory_limit); }},
     H2GATE_DURATION_FLAG("transcode-timeout", "H2GATE_TRANSCODE_TIMEOUT", transcode_timeout,
                          "deadline of a JSON call without a grpc-timeout header"),
     {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 
+#include "h2_guard.h"
 #include "http1_session.h"
 
 namespace h2gate {
@@ -76,10 +77,16 @@ void LogRejected(Shared& shared, const ConnectionLabel& label, Protocol protocol
   }
 }
 
-// Passes an HTTP/2 connection (`fd`, non-blocking) and the bytes read from it to gRPC.
+// Passes an HTTP/2 connection (`fd`, non-blocking) and the bytes read from it to gRPC: behind
+// the guard, or untouched with --http2-guard=false.
 void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label, int fd,
-             std::string_view bytes) {
+             std::string_view bytes, const net::ip::tcp& protocol,
+             const net::any_io_executor& executor) {
   slot.Release();
+  if (shared.options.http2_guard) {
+    StartGuarded(fd, bytes, protocol, executor, shared, label);
+    return;
+  }
   if (shared.handoff->Handoff(fd, bytes)) {
     shared.metrics.handoffs.Inc();
     SPDLOG_DEBUG("conn={} peer={} handed to gRPC with {} bytes read", label.id, label.peer,
@@ -102,7 +109,7 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
   ssize_t n = ReadSome(fd, bytes, sizeof bytes, MSG_PEEK);
   if (n > 0 && Detect(std::string_view(bytes, static_cast<std::size_t>(n))) == Protocol::kHttp2) {
     CountDecided(shared, Protocol::kHttp2, started);
-    return HandOff(shared, slot, label, fd, {});
+    return HandOff(shared, slot, label, fd, {}, protocol, executor);
   }
   if (n > 0) n = ReadSome(fd, bytes, sizeof bytes);  // anything else is ours: take the bytes
   std::string_view data;
@@ -111,7 +118,7 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
     const Protocol p = Detect(data);
     if (p == Protocol::kHttp2) {  // more bytes arrived between the two calls
       CountDecided(shared, p, started);
-      return HandOff(shared, slot, label, fd, data);
+      return HandOff(shared, slot, label, fd, data, protocol, executor);
     }
     if (p == Protocol::kTls || p == Protocol::kUnknown) {
       CountDecided(shared, p, started);
@@ -230,6 +237,9 @@ void SniffSession::Dispatch(Protocol protocol) {
 }
 
 void SniffSession::HandToGrpc() {
+  boost::system::error_code ignored;
+  const auto protocol = socket_.local_endpoint(ignored).protocol();
+  const auto executor = socket_.get_executor();
   boost::system::error_code ec;
   const int fd = socket_.release(ec);
   if (ec) {
@@ -247,7 +257,8 @@ void SniffSession::HandToGrpc() {
   }
   const auto data = buffer_.cdata();
   HandOff(shared_, slot_, label_, fd,
-          std::string_view(static_cast<const char*>(data.data()), data.size()));
+          std::string_view(static_cast<const char*>(data.data()), data.size()), protocol,
+          executor);
 }
 
 }  // namespace h2gate

@@ -72,6 +72,15 @@ struct Options {
   Duration transcode_timeout{10000};    // deadline of a JSON call without a grpc-timeout header
   std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
   std::string log_format = "text";      // text or json
+  // HTTP/2 connections reach gRPC through a guard that reads frame headers and cuts abusive
+  // clients (rapid reset, floods); false hands them over untouched (README: what that costs).
+  bool http2_guard = true;
+  int http2_max_concurrent_streams = 250;  // SETTINGS_MAX_CONCURRENT_STREAMS gRPC advertises
+  int http2_reset_burst = 200;             // streams a client may reset at once,
+  int http2_reset_rate = 100;              // and per second after that, before it is cut
+  // Resident bytes above which new connections are refused; 0: none; -1 (auto): 90% of the
+  // cgroup's memory limit, if it has one.
+  std::int64_t memory_limit = -1;
 };
 
 // Outcome of parsing flags and environment. Flags win over environment, which wins over defaults.
