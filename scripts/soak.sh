@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soaks the real binary under mixed load (gRPC unary and streaming, 426s with keep-alive,
-# connection churn, silent and half-closed connections) for SECONDS (default 120), then checks
+# connection churn, silent and half-closed connections, a rapid-reset burst a second) for SECONDS (default 120), then checks
 # for leaks and counter consistency. Bounded: SECONDS plus about 30 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."

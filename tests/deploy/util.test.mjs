@@ -1,7 +1,7 @@
 // Unit tests of the validator's pure helpers: node --test util.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { containerHasPort, flagValue, parseDuration, selectorMatches } from "./lib/util.mjs";
+import { containerHasPort, flagValue, parseDuration, parseQuantity, parseSize, selectorMatches } from "./lib/util.mjs";
 
 test("parseDuration takes Go-style durations", () => {
   assert.equal(parseDuration("5s"), 5);
@@ -13,6 +13,36 @@ test("parseDuration takes Go-style durations", () => {
 
 test("parseDuration refuses unit-less and malformed values", () => {
   for (const bad of ["5", "", "s", "5 s", "-5s", "5sec"]) assert.throws(() => parseDuration(bad), /not a duration/, bad);
+});
+
+test("parseQuantity takes Kubernetes memory quantities", () => {
+  assert.equal(parseQuantity("256Mi"), 256 * 2 ** 20);
+  assert.equal(parseQuantity("1Gi"), 2 ** 30);
+  assert.equal(parseQuantity("512Ki"), 512 * 1024);
+  assert.equal(parseQuantity("512k"), 512000);
+  assert.equal(parseQuantity("300M"), 300e6);
+  assert.equal(parseQuantity("1.1G"), 1.1e9);
+  assert.equal(parseQuantity("0.1Gi"), 107374183); // rounded up, as the API does
+  assert.equal(parseQuantity("268435456"), 2 ** 28);
+  assert.equal(parseQuantity(268435456), 2 ** 28);
+});
+
+test("parseQuantity refuses what is not a memory quantity", () => {
+  for (const bad of ["256K", "256m", "256MB", "Mi", "", "-1Gi", "1.Gi", "toString"]) assert.throws(() => parseQuantity(bad), /not a memory quantity/, bad);
+});
+
+test("parseSize takes h2gate's sizes, 0 and auto", () => {
+  assert.equal(parseSize("200Mi"), 200 * 2 ** 20);
+  assert.equal(parseSize("1Gi"), 2 ** 30);
+  assert.equal(parseSize("512Ki"), 512 * 1024);
+  assert.equal(parseSize("1048576"), 2 ** 20);
+  assert.equal(parseSize("0"), 0);
+  assert.equal(parseSize("auto"), "auto");
+});
+
+test("parseSize refuses what h2gate refuses", () => {
+  for (const bad of ["200M", "1G", "1.5Gi", "200MB", "Auto", "-1", "", " 200Mi"]) assert.throws(() => parseSize(bad), /not a size/, bad);
+  assert.throws(() => parseSize("2000000Gi"), /larger than 1 PiB/);
 });
 
 test("selectorMatches handles matchLabels and every operator", () => {

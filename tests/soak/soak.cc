@@ -11,6 +11,7 @@
 
 #include "echo/v1/echo.grpc.pb.h"
 #include "support/fixture.h"
+#include "support/h2_frames.h"
 #include "support/net.h"
 #include "support/process.h"
 
@@ -25,7 +26,7 @@ namespace {
 
 struct Tally {
   std::atomic<std::uint64_t> unary_ok{0}, stream_ok{0}, churn_ok{0}, rejected{0}, silent_closed{0},
-      half_closed{0}, errors{0};
+      half_closed{0}, reset_bursts_cut{0}, errors{0};
 };
 
 std::string Fetch(int port, const std::string& path) {
@@ -141,6 +142,18 @@ int main(int argc, char** argv) {
     }
   });
 
+  workers.emplace_back([&] {  // rapid reset: a burst of 20,000 HEADERS + RST_STREAM pairs a second
+    const std::string burst = h2gate::testing::kPreface + h2gate::testing::RapidReset(20000);
+    while (running()) {
+      RawClient c(port);
+      c.Send(burst);
+      bool closed = false;
+      const std::string back = c.ReadUntilClose(5s, &closed);
+      (closed && h2gate::testing::GoawayCode(back) == 11 ? tally.reset_bursts_cut : tally.errors)++;
+      std::this_thread::sleep_for(1s);
+    }
+  });
+
   // Baseline after the warm-up: allocators and gRPC's pools have grown to their working size.
   std::this_thread::sleep_for(5s);
   std::string metrics = Fetch(port, "/metrics");
@@ -169,6 +182,7 @@ int main(int argc, char** argv) {
                   "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"echo.v1.Echo\","
                   "grpc_method=\"Echo\",grpc_code=\"OK\"}");
   const double open = MetricValue(metrics, "h2gate_connections_open");
+  const double reset_cut = MetricValue(metrics, "h2gate_http2_abuse_total{kind=\"rapid_reset\"}");
 
   kill(server.pid(), SIGTERM);
   const int exit_code = server.Wait(20s);
@@ -193,15 +207,19 @@ int main(int argc, char** argv) {
        std::to_string(int64_t(unary_handled)) + " vs " +
            std::to_string(tally.unary_ok + tally.churn_ok)},
       {"no connection left open but /metrics'", open == 1, std::to_string(int(open))},
+      {"every rapid-reset burst cut and counted",
+       reset_cut == double(tally.reset_bursts_cut) && tally.reset_bursts_cut > 0,
+       std::to_string(int64_t(reset_cut)) + " vs " + std::to_string(tally.reset_bursts_cut.load())},
       {"SIGTERM exit code 0", exit_code == 0, std::to_string(exit_code)},
   };
   std::printf("soak: %d s of load on %s\n", seconds, address.c_str());
   std::printf(
       "  unary ok %llu, stream rounds ok %llu, churned connections ok %llu, 426s %llu,\n"
-      "  silent connections closed %llu, half-closed closed %llu\n",
+      "  silent connections closed %llu, half-closed closed %llu, reset bursts cut %llu\n",
       (unsigned long long)tally.unary_ok, (unsigned long long)tally.stream_ok,
       (unsigned long long)tally.churn_ok, (unsigned long long)tally.rejected,
-      (unsigned long long)tally.silent_closed, (unsigned long long)tally.half_closed);
+      (unsigned long long)tally.silent_closed, (unsigned long long)tally.half_closed,
+      (unsigned long long)tally.reset_bursts_cut);
   int failed = 0;
   for (const auto& c : checks) {
     std::printf("  %-48s %s  (%s)\n", c.what, c.ok ? "ok  " : "FAIL", c.detail.c_str());

@@ -1,12 +1,13 @@
 // Checks across the rendered objects that no schema can express: selectors that must select
-// something, ports that must exist, drain timing that must fit the grace period, and the
-// security settings h2gate's pods promise. Pure: objects in, problem strings out.
-import { containerHasPort, flagValue, isEmptySelector, mapSelectorMatches, parseDuration, selectorMatches } from "./util.mjs";
+// something, ports that must exist, drain timing that must fit the grace period, a memory limit
+// below the container's, and the security settings h2gate's pods promise. Pure: objects in,
+// problem strings out.
+import { containerHasPort, flagValue, isEmptySelector, mapSelectorMatches, parseDuration, parseQuantity, parseSize, selectorMatches } from "./util.mjs";
 
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass"]);
 // h2gate's defaults when neither flag nor env var sets them (see README.md).
-const DEFAULTS = { shutdownDelay: "0s", drainTimeout: "20s" };
+const DEFAULTS = { shutdownDelay: "0s", drainTimeout: "20s", memoryLimit: "auto" };
 const DEFAULT_GRACE_SECONDS = 30; // the API's default terminationGracePeriodSeconds
 
 const id = (o) => `${o.kind}/${o.metadata?.name ?? "?"}`;
@@ -57,6 +58,7 @@ function checkWorkload(w, objects, out) {
   }
   checkSecurity(w, spec, out);
   checkDrainTiming(w, spec, objects, out);
+  checkMemoryLimit(w, spec, objects, out);
 }
 
 function checkProbes(w, c, out) {
@@ -161,6 +163,37 @@ function checkDrainTiming(w, spec, objects, out) {
     if (lp) {
       const window = (lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3);
       if (window < delay + drain) out.push(`${id(w)}: container ${c.name} livenessProbe fails after ${window}s, shorter than the ${delay + drain}s drain: liveness would kill a draining pod`);
+    }
+  }
+}
+
+// h2gate refuses new connections once its resident memory passes --memory-limit ("auto": 90% of
+// the cgroup's limit). That limit must be set, and below the container's limits.memory, or the
+// kernel's OOM killer acts first and kills the pod with every connection on it.
+function checkMemoryLimit(w, spec, objects, out) {
+  const configMaps = new Map(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
+  for (const c of spec.containers || []) {
+    const quantity = c.resources?.limits?.memory;
+    if (quantity === undefined) continue; // checkResources reports it
+    const where = `${id(w)}: container ${c.name}`;
+    const argv = [...(c.command || []), ...(c.args || [])];
+    const setting = flagValue(argv, "--memory-limit") ?? envValue(c, "H2GATE_MEMORY_LIMIT", configMaps) ?? DEFAULTS.memoryLimit;
+    const parse = (what, fn, v) => {
+      try {
+        return fn(v);
+      } catch (e) {
+        out.push(`${where} ${what}: ${e.message}`);
+        return NaN;
+      }
+    };
+    const max = parse("resources.limits.memory", parseQuantity, quantity);
+    const size = parse("H2GATE_MEMORY_LIMIT/--memory-limit", parseSize, setting);
+    if (Number.isNaN(max) || Number.isNaN(size)) continue;
+    const bytes = size === "auto" ? Math.floor(max / 10) * 9 : size; // as h2gate computes auto
+    if (bytes <= 0) {
+      out.push(`${where} H2GATE_MEMORY_LIMIT/--memory-limit is ${setting} (${bytes} bytes): no memory limit: a flood reaches the OOM killer`);
+    } else if (!(bytes < max)) {
+      out.push(`${where} H2GATE_MEMORY_LIMIT/--memory-limit is ${setting} (${bytes} bytes), not below resources.limits.memory ${quantity} (${max} bytes): the OOM killer would act before h2gate refuses connections`);
     }
   }
 }

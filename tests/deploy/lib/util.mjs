@@ -1,4 +1,4 @@
-// Small pure helpers: durations, label selectors, ports. No I/O.
+// Small pure helpers: durations, sizes, label selectors, ports. No I/O.
 
 const UNIT_SECONDS = { ns: 1e-9, us: 1e-6, "µs": 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
@@ -11,6 +11,33 @@ export function parseDuration(text) {
   let total = 0;
   for (const [, num, , unit] of s.matchAll(/(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(num) * UNIT_SECONDS[unit];
   return total;
+}
+
+// A Kubernetes memory quantity ("256Mi", "1Gi", "512k", "1.5G", or plain bytes) -> bytes,
+// rounded up as the API does. Throws on anything else: "256K" (the API's kilo is "k") or
+// "256m" (millibytes) in a memory limit is a bug.
+const QUANTITY_BYTES = { "": 1n, k: 10n ** 3n, M: 10n ** 6n, G: 10n ** 9n, T: 10n ** 12n, Ki: 1n << 10n, Mi: 1n << 20n, Gi: 1n << 30n, Ti: 1n << 40n };
+
+export function parseQuantity(text) {
+  const m = String(text).trim().match(/^(\d+)(\.(\d+))?([a-zA-Z]*)$/);
+  if (!m || !Object.hasOwn(QUANTITY_BYTES, m[4])) throw new Error(`not a memory quantity (like 256Mi or 1Gi): "${text}"`);
+  const frac = m[3] ?? "";
+  const scale = 10n ** BigInt(frac.length); // exact, so "1.1G" is 1100000000, not one more
+  return Number((BigInt(m[1] + frac) * QUANTITY_BYTES[m[4]] + scale - 1n) / scale);
+}
+
+// An h2gate size, as --memory-limit takes it ("200Mi", "1Gi", "512Ki", plain bytes, "0" for
+// none, or "auto") -> bytes, or "auto". Throws on anything else, as h2gate refuses to start.
+const SIZE_SHIFT = { "": 0, Ki: 10, Mi: 20, Gi: 30 };
+
+export function parseSize(text) {
+  const s = String(text);
+  if (s === "auto") return "auto";
+  const m = s.match(/^(\d+)(Ki|Mi|Gi)?$/);
+  if (!m) throw new Error(`not a size (like 200Mi, 1Gi, 0 or auto): "${text}"`);
+  const bytes = Number(m[1]) * 2 ** SIZE_SHIFT[m[2] ?? ""];
+  if (bytes > 2 ** 50) throw new Error(`larger than 1 PiB: "${text}"`);
+  return bytes;
 }
 
 // Kubernetes LabelSelector (matchLabels + matchExpressions) against a label map.
