@@ -29,7 +29,8 @@ std::string Flood(std::string_view kind, int n) {
   for (int i = 0; i < n; ++i) {
     if (kind == "ping") out += Frame(6, 0, 0, U32(0) + U32(static_cast<std::uint32_t>(i)));
     if (kind == "settings") out += Frame(4, 0, 0, std::string("\0\3", 2) + U32(100));
-    if (kind == "priority") out += Frame(2, 0, static_cast<std::uint32_t>(2 * i + 1), U32(0) + "\x10");
+    if (kind == "priority")
+      out += Frame(2, 0, static_cast<std::uint32_t>(2 * i + 1), U32(0) + "\x10");
     if (kind == "empty_frames") out += Frame(0, 0, 1);
     if (kind == "header_block") out += Frame(9, 0, 1, Literal("x-pad", std::string(100, 'a')));
   }
@@ -64,12 +65,13 @@ std::int64_t Rss(pid_t pid) {
 // Samples the resident size every 2 ms while alive; peak() is the largest seen.
 class RssSampler {
  public:
-  explicit RssSampler(pid_t pid) : thread_([this, pid] {
-      while (!stop_) {
-        peak_ = std::max<std::int64_t>(peak_, Rss(pid));
-        std::this_thread::sleep_for(2ms);
-      }
-    }) {}
+  explicit RssSampler(pid_t pid)
+      : thread_([this, pid] {
+          while (!stop_) {
+            peak_ = std::max<std::int64_t>(peak_, Rss(pid));
+            std::this_thread::sleep_for(2ms);
+          }
+        }) {}
   ~RssSampler() { Stop(); }
   std::int64_t Stop() {
     stop_ = true;
@@ -238,7 +240,8 @@ TEST_F(Http2Abuse, ContinuationFlood) {
 TEST_F(Http2Abuse, StreamsBeyondTheLimitAreCut) {
   std::string attack;
   const std::string headers = EchoCallHeaders();
-  for (int i = 0; i < 2000; ++i) attack += Frame(1, 0x4, static_cast<std::uint32_t>(2 * i + 1), headers);
+  for (int i = 0; i < 2000; ++i)
+    attack += Frame(1, 0x4, static_cast<std::uint32_t>(2 * i + 1), headers);
   ExpectCut("streams", attack, 1);
 }
 
@@ -255,12 +258,27 @@ TEST_F(Http2Abuse, ResetsWithinTheBudgetAreServed) {
   EXPECT_TRUE(StreamEnds(c, 301));
 }
 
+// A gRPC channel's connection passes through the guard, unless its source is exempt.
+TEST_F(Http2Abuse, ExemptSourcesAreHandedOverUntouched) {
+  for (const char* exempt : {"none", "10.0.0.0/8", "127.0.0.1/32"}) {
+    child_.reset();
+    Start({std::string("--http2-guard-exempt=") + exempt});
+    BystanderClient client(NewStub());
+    client.WaitForCalls(5);
+    const double guarded = MetricValue(Metrics(), "h2gate_http2_guarded_connections");
+    client.Stop();
+    EXPECT_EQ(client.failed(), 0) << exempt;
+    EXPECT_GE(client.ok(), 5) << exempt;
+    EXPECT_EQ(guarded, std::string(exempt) == "127.0.0.1/32" ? 0 : 1) << exempt;
+  }
+}
+
 // The control: without the guard the same burst reaches gRPC, which holds hundreds of MB and
 // counts nothing. If this ever stops failing, gRPC bounds the burst itself.
 TEST_F(Http2Abuse, WithoutTheGuardTheBurstReachesGrpc) {
   if (!kCheckMemory) GTEST_SKIP() << "memory figures are not comparable under sanitizers";
   child_.reset();
-  Start({"--http2-guard=false"});
+  Start({"--http2-guard-exempt=all"});
   const std::int64_t baseline = Rss(pid());
   RssSampler sampler(pid());
   const Outcome o = Attack(RapidReset(20000));
@@ -321,7 +339,7 @@ TEST_F(MemoryLimit, OverTheLimitNewConnectionsAreRefusedAndCounted) {
 // growing into the OOM killer, trims what gRPC frees, and recovers by itself.
 TEST_F(MemoryLimit, DegradesUnderABurstAndRecovers) {
   if (!kCheckMemory) GTEST_SKIP() << "memory figures are not comparable under sanitizers";
-  StartWith({"--http2-guard=false", "--memory-limit=64Mi"});
+  StartWith({"--http2-guard-exempt=all", "--memory-limit=64Mi"});
   ASSERT_TRUE(WaitDegraded(0, 2s));
   std::thread attacker([&] { Attack(RapidReset(20000)); });
   const bool degraded = WaitDegraded(1, 5s);

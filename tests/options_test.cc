@@ -74,6 +74,40 @@ TEST(Options, RejectsBadAddressesAndNumbers) {
   }
 }
 
+TEST(Options, MemoryLimitAndHttp2Guard) {
+  const auto defaults = Parse({});
+  EXPECT_EQ(defaults.options.memory_limit, -1) << "auto";
+  EXPECT_EQ(defaults.options.http2_guard_exempt, "none");
+  const struct {
+    const char* value;
+    std::int64_t bytes;
+  } sizes[] = {{"auto", -1},           {"0", 0},
+               {"1048576", 1 << 20},   {"512Ki", 512 << 10},
+               {"200Mi", 200LL << 20}, {"2Gi", 2LL << 30}};
+  for (const auto& s : sizes) {
+    const auto p = Parse({}, {{"H2GATE_MEMORY_LIMIT", s.value}});
+    ASSERT_EQ(p.error, "") << s.value;
+    EXPECT_EQ(p.options.memory_limit, s.bytes) << s.value;
+  }
+  for (const char* bad : {"200MB", "-1", "Mi", "1.5Gi", "2000000Gi"}) {
+    const std::string flag = std::string("--memory-limit=") + bad;
+    const auto q = Parse({flag});
+    EXPECT_NE(q.error.find("--memory-limit"), std::string::npos) << bad << ": " << q.error;
+  }
+  const auto p =
+      Parse({"--http2-guard-exempt=127.0.0.1/32,10.0.0.0/8", "--http2-max-concurrent-streams=100",
+             "--http2-reset-burst=50", "--http2-reset-rate=20"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.options.http2_guard_exempt, "127.0.0.1/32,10.0.0.0/8");
+  EXPECT_EQ(p.options.http2_max_concurrent_streams, 100);
+  EXPECT_EQ(p.options.http2_reset_burst, 50);
+  EXPECT_EQ(p.options.http2_reset_rate, 20);
+  const auto bad = Parse({"--http2-guard-exempt=10.0.0.0/40"});
+  EXPECT_NE(bad.error.find("--http2-guard-exempt"), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("prefix length"), std::string::npos) << bad.error;
+  EXPECT_NE(Parse({"--http2-reset-burst=0"}).error, "");
+}
+
 TEST(Options, HelpListsEveryFlagWithItsVariableAndDefault) {
   EXPECT_TRUE(Parse({"--help"}).help);
   const std::string usage = Usage();

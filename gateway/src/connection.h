@@ -6,11 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "cidr.h"
 #include "grpc_metrics.h"
+#include "h2_policer.h"
 #include "h2gate/gateway.h"
 #include "legacy_callers.h"
 #include "log.h"
-#include "h2_policer.h"
 #include "metrics.h"
 #include "policy.h"
 #include "transcoder.h"
@@ -31,6 +32,8 @@ struct Shared {
   explicit Shared(Options o)
       : options(std::move(o)),
         http2_limits(LimitsOf(options)),
+        guard_exempt(
+            CidrList::Parse(options.http2_guard_exempt, &guard_exempt_error).value_or(CidrList())),
         legacy_callers(options.legacy_callers_capacity) {}
   static Http2Limits LimitsOf(const Options& o) {
     Http2Limits limits;
@@ -41,6 +44,8 @@ struct Shared {
   }
   const Options options;
   const Http2Limits http2_limits;
+  std::string guard_exempt_error;  // set if options.http2_guard_exempt is not a list; Start fails
+  const CidrList guard_exempt;
   Metrics metrics;
   GrpcMetrics grpc_metrics;
   LegacyCallers legacy_callers;
@@ -94,6 +99,7 @@ struct ConnectionLabel {
   std::uint64_t id = 0;
   std::string peer;     // "ip:port", "[v6]:port"
   std::string peer_ip;  // the address alone, as legacy callers are keyed
+  boost::asio::ip::address peer_address;
 };
 
 }  // namespace h2gate

@@ -97,6 +97,11 @@ class Gateway::Impl {
       *error = fmt::format("invalid --listen={:?}: not HOST:PORT", o.listen);
       return false;
     }
+    if (!shared_.guard_exempt_error.empty()) {
+      *error = fmt::format("invalid --http2-guard-exempt={:?}: {}", o.http2_guard_exempt,
+                           shared_.guard_exempt_error);
+      return false;
+    }
     // Bind first: a port in use fails start-up before gRPC spins up.
     if (!listener_.Bind(*listen, error)) return false;
     std::optional<HostPort> admin;
@@ -278,7 +283,8 @@ class Gateway::Impl {
     // gRPC has written its last frames into the guards' socket pairs: let them reach the
     // clients before the I/O threads stop (bounded: a client that reads nothing is left).
     const auto flush_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (shared_.metrics.http2_guarded.Value() > 0 && std::chrono::steady_clock::now() < flush_by) {
+    while (shared_.metrics.http2_guarded.Value() > 0 &&
+           std::chrono::steady_clock::now() < flush_by) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     net::post(io_, [this] { memory_.Stop(); });

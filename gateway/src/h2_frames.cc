@@ -36,7 +36,7 @@ std::string Goaway(std::uint32_t last_stream_id, ErrorCode code, std::string_vie
   out += static_cast<char>(length >> 8);
   out += static_cast<char>(length);
   out += static_cast<char>(kGoaway);
-  out += '\0';  // no flags
+  out += '\0';    // no flags
   Put32(out, 0);  // stream 0
   Put32(out, last_stream_id & 0x7fffffffu);
   Put32(out, static_cast<std::uint32_t>(code));

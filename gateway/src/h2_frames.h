@@ -64,8 +64,8 @@ class FrameReader {
  private:
   std::size_t skip_;
   unsigned char header_[kFrameHeaderSize + 4];
-  std::size_t have_ = 0;       // header bytes collected so far
-  std::size_t want_ = 0;       // header bytes this frame needs before it is reported
+  std::size_t have_ = 0;         // header bytes collected so far
+  std::size_t want_ = 0;         // header bytes this frame needs before it is reported
   std::uint64_t remaining_ = 0;  // payload bytes of the current frame still to skip
 };
 

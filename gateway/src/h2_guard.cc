@@ -46,9 +46,10 @@ bool StartGuarded(int client_fd, std::string_view bytes_read, const net::ip::tcp
     shared.metrics.handoff_failures.Inc();
     std::uint64_t suppressed = 0;
     if (shared.error_log.Allow(&suppressed)) {
-      spdlog::error("conn={} peer={} closed: no socket pair for the HTTP/2 guard: {} ({} similar "
-                    "suppressed)",
-                    label.id, label.peer, std::strerror(errno), suppressed);
+      spdlog::error(
+          "conn={} peer={} closed: no socket pair for the HTTP/2 guard: {} ({} similar "
+          "suppressed)",
+          label.id, label.peer, std::strerror(errno), suppressed);
     }
     ::close(client_fd);
     return false;
@@ -101,16 +102,22 @@ void H2Guard::Start(std::string_view bytes_read) {
   WaitReadable(down_);
 }
 
-void H2Guard::WaitReadable(Direction& d) {
-  auto handler = [self = shared_from_this(), &d](boost::system::error_code ec) {
+// Runs `then(*this)` once the client's socket (or gRPC's end) is ready; not once cut.
+template <typename Then>
+void H2Guard::WaitOn(bool client_side, net::socket_base::wait_type what, Then then) {
+  auto handler = [self = shared_from_this(), then](boost::system::error_code ec) {
     if (ec || self->cut_) return;
-    self->OnReadable(d);
+    then(*self);
   };
-  if (d.from_client) {
-    client_.async_wait(net::socket_base::wait_read, std::move(handler));
+  if (client_side) {
+    client_.async_wait(what, std::move(handler));
   } else {
-    grpc_.async_wait(net::socket_base::wait_read, std::move(handler));
+    grpc_.async_wait(what, std::move(handler));
   }
+}
+
+void H2Guard::WaitReadable(Direction& d) {
+  WaitOn(d.from_client, net::socket_base::wait_read, [&d](H2Guard& g) { g.OnReadable(d); });
 }
 
 void H2Guard::OnReadable(Direction& d) {
@@ -151,15 +158,7 @@ void H2Guard::Forward(Direction& d, std::string_view bytes) {
   // The destination is full: hold the rest and read no more from the source until it drains,
   // so a slow reader on either side costs at most one chunk here.
   d.pending.assign(bytes.substr(sent));
-  auto handler = [self = shared_from_this(), &d](boost::system::error_code ec) {
-    if (ec || self->cut_) return;
-    self->OnWritable(d);
-  };
-  if (d.from_client) {
-    grpc_.async_wait(net::socket_base::wait_write, std::move(handler));
-  } else {
-    client_.async_wait(net::socket_base::wait_write, std::move(handler));
-  }
+  WaitOn(!d.from_client, net::socket_base::wait_write, [&d](H2Guard& g) { g.OnWritable(d); });
 }
 
 void H2Guard::OnWritable(Direction& d) {

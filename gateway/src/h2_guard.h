@@ -46,6 +46,8 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
 
   int SourceFd(const Direction& d);
   int DestinationFd(const Direction& d);
+  template <typename Then>
+  void WaitOn(bool client_side, boost::asio::socket_base::wait_type what, Then then);
   void WaitReadable(Direction& d);
   void OnReadable(Direction& d);
   // Passes `bytes` on; false if the policer cut the connection.

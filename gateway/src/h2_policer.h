@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "h2_frames.h"

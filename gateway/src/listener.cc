@@ -113,7 +113,8 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
   shared_.metrics.connections_accepted.Inc();
   ConnectionLabel label;
   label.id = shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed);
-  label.peer_ip = peer.address().to_string();
+  label.peer_address = peer.address();
+  label.peer_ip = label.peer_address.to_string();
   label.peer = peer.address().is_v6() ? fmt::format("[{}]:{}", label.peer_ip, peer.port())
                                       : fmt::format("{}:{}", label.peer_ip, peer.port());
   if (shared_.metrics.connections_open.Value() >= shared_.options.max_connections) {

@@ -79,7 +79,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(SniffOutcome::kC
     kSniffOutcomeNames = {"http2", "http1", "tls", "unknown", "timeout", "closed", "error"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(Limit::kCount)> kLimitNames = {
     "connections", "sniff_timeout", "header_timeout", "header_size",
-    "body_size",   "idle_timeout",  "write_timeout", "memory"};
+    "body_size",   "idle_timeout",  "write_timeout",  "memory"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(StatusClass::kCount)>
     kStatusClassNames = {"2xx", "3xx", "4xx", "5xx"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(HttpMethod::kCount)>

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cidr.h"
 #include "h2gate/gateway.h"
 #include "host_port.h"
 #include "policy.h"
@@ -259,9 +260,16 @@ const Flag kFlags[] = {
        o.migration_link = v;
        return "";
      }},
-    H2GATE_BOOL_FLAG("http2-guard", "H2GATE_HTTP2_GUARD", http2_guard,
-                     "pass HTTP/2 connections to gRPC through a guard that cuts rapid-reset and "
-                     "flooding clients; false: hand them over untouched"),
+    {"http2-guard-exempt", "H2GATE_HTTP2_GUARD_EXEMPT",
+     "sources whose HTTP/2 connections go to gRPC untouched, without the guard that cuts "
+     "rapid-reset and flooding clients: none, all, or CIDR ranges (like 127.0.0.1/32,10.0.0.0/8)",
+     [](const Options& o) { return o.http2_guard_exempt; },
+     [](Options& o, std::string_view v) -> std::string {
+       std::string why;
+       if (!CidrList::Parse(v, &why)) return why;
+       o.http2_guard_exempt = v;
+       return "";
+     }},
     H2GATE_INT_FLAG("http2-max-concurrent-streams", "H2GATE_HTTP2_MAX_CONCURRENT_STREAMS",
                     http2_max_concurrent_streams, int, 1, 1000000,
                     "streams a client may have open on one HTTP/2 connection (advertised)"),

@@ -78,12 +78,12 @@ void LogRejected(Shared& shared, const ConnectionLabel& label, Protocol protocol
 }
 
 // Passes an HTTP/2 connection (`fd`, non-blocking) and the bytes read from it to gRPC: behind
-// the guard, or untouched with --http2-guard=false.
+// the guard, or untouched if the source is exempt (--http2-guard-exempt).
 void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label, int fd,
              std::string_view bytes, const net::ip::tcp& protocol,
              const net::any_io_executor& executor) {
   slot.Release();
-  if (shared.options.http2_guard) {
+  if (!shared.guard_exempt.Contains(label.peer_address)) {
     StartGuarded(fd, bytes, protocol, executor, shared, label);
     return;
   }
@@ -257,8 +257,7 @@ void SniffSession::HandToGrpc() {
   }
   const auto data = buffer_.cdata();
   HandOff(shared_, slot_, label_, fd,
-          std::string_view(static_cast<const char*>(data.data()), data.size()), protocol,
-          executor);
+          std::string_view(static_cast<const char*>(data.data()), data.size()), protocol, executor);
 }
 
 }  // namespace h2gate

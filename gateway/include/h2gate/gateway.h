@@ -73,8 +73,9 @@ struct Options {
   std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
   std::string log_format = "text";      // text or json
   // HTTP/2 connections reach gRPC through a guard that reads frame headers and cuts abusive
-  // clients (rapid reset, floods); false hands them over untouched (README: what that costs).
-  bool http2_guard = true;
+  // clients (rapid reset, floods). Sources in this list ("none", "all", or CIDR ranges such as
+  // "127.0.0.1/32,10.0.0.0/8") are handed over untouched instead (README: what that costs).
+  std::string http2_guard_exempt = "none";
   int http2_max_concurrent_streams = 250;  // SETTINGS_MAX_CONCURRENT_STREAMS gRPC advertises
   int http2_reset_burst = 200;             // streams a client may reset at once,
   int http2_reset_rate = 100;              // and per second after that, before it is cut
