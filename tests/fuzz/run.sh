@@ -18,7 +18,7 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 
 status=0
 mkdir -p "$build/artifacts"
-for target in detect http1 options; do
+for target in detect http1 options h2guard; do
   work=$(mktemp -d)
   # New inputs go to a scratch directory; the checked-in corpus is only read.
   if timeout $((seconds + 60)) "$build/fuzz_$target" -max_total_time="$seconds" -timeout=5 \
