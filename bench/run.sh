@@ -30,7 +30,7 @@ LAT_RPS=${LAT_RPS:-2000}            # request rate of the latency test
 LAT_CLIENTS=${LAT_CLIENTS:-8}       # connections of the latency test (rate split among them)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-TESTS=${TESTS:-echo health churn http1 latency memory transcode}
+TESTS=${TESTS:-echo health churn http1 latency memory transcode guard}
 BUILD=${BUILD:-1}                   # 0: use H2GATE_BIN as it is
 BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 H2GATE_BIN=${H2GATE_BIN:-$BUILD_DIR/server/h2gate}
@@ -174,15 +174,15 @@ churn_run() {
   eval "$parsed"
   # The front port counts hand-offs: proof that every call had its own connection. (The metric
   # scrapes themselves are HTTP/1.1 and not counted there.)
-  if [[ $side == a ]] && ((h1 - h0 != n)); then
+  if [[ $side == a || -n ${CHURN_KEY:-} ]] && ((h1 - h0 != n)); then
     die "churn/a: $n calls but $((h1 - h0)) connections handed to gRPC; h2load reused connections"
   fi
   ((round == 0)) && return 0
   local cpu cps
   cpu=$(cpu_us_per $((t1 - t0)) "$n")
   cps=$(awk -v n="$n" -v e="$elapsed" 'BEGIN { printf "%.1f", n / e }')
-  record churn.cpu_us "$side" "$round" "$cpu"
-  record churn.cps "$side" "$round" "$cps"
+  record "${CHURN_KEY:-churn}.cpu_us" "$side" "$round" "$cpu"
+  record "${CHURN_KEY:-churn}.cps" "$side" "$round" "$cps"
   log "churn $side round $round: $n connections in ${elapsed}s ($cps/s), $cpu µs CPU/connection"
 }
 
@@ -412,6 +412,51 @@ LUA
 }
 
 # ------------------------------------------------------------------------------------------
+# 8. The HTTP/2 guard: the front port of an h2gate that guards every connection (the default)
+# vs one that hands them all to gRPC untouched (--http2-guard-exempt=all). Two processes on the
+# server core, one measured at a time; each side's figures are its own process's.
+
+guard_compare() {
+  local r g_pid g_port g_direct u_pid u_port u_direct
+  start_h2gate guarded
+  g_pid=$H2_PID g_port=$H2_PORT g_direct=$H2_DIRECT
+  start_h2gate unguarded --http2-guard-exempt=all
+  u_pid=$H2_PID u_port=$H2_PORT u_direct=$H2_DIRECT
+  # side a: guarded, side b: unguarded; unary_run and churn_run read H2_PID and H2_PORT.
+  guard_side() {
+    if [[ $1 == a ]]; then H2_PID=$g_pid H2_PORT=$g_port H2_DIRECT=$g_direct; else
+      H2_PID=$u_pid H2_PORT=$u_port H2_DIRECT=$u_direct; fi
+  }
+  log "== guard: Echo, Health and churn through the guard vs handed over untouched"
+  local saved=$DURATION side
+  DURATION=1
+  for side in a b; do
+    guard_side $side
+    unary_run guard_echo "$ECHO_PATH" "$ECHO_REQ" "$echo_resp_bytes" $side "$H2_PORT" 0
+    unary_run guard_health "$HEALTH_PATH" "$HEALTH_REQ" "$health_resp_bytes" $side "$H2_PORT" 0
+  done
+  DURATION=$saved
+  for r in $(seq "$ROUNDS"); do
+    for side in a b; do
+      guard_side $side
+      unary_run guard_echo "$ECHO_PATH" "$ECHO_REQ" "$echo_resp_bytes" $side "$H2_PORT" "$r"
+    done
+    for side in a b; do
+      guard_side $side
+      unary_run guard_health "$HEALTH_PATH" "$HEALTH_REQ" "$health_resp_bytes" $side "$H2_PORT" "$r"
+    done
+    for side in a b; do
+      guard_side $side
+      CHURN_KEY=guard_churn churn_run $side "$H2_PORT" "$r" $((CHURN_RATE * DURATION))
+    done
+  done
+  guard_side a
+  stop_h2gate
+  guard_side b
+  stop_h2gate
+}
+
+# ------------------------------------------------------------------------------------------
 # Run.
 
 log "results in $RUN_DIR; rounds $ROUNDS, ${DURATION}s runs, server on core $SERVER_CPU, load on core $LOAD_CPU"
@@ -429,13 +474,14 @@ for t in $TESTS; do
     churn) churn_compare ;;
     http1) http1_compare ;;
     latency) latency_compare ;;
-    memory | transcode) ;;  # need their own servers: below
-    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode)" ;;
+    memory | transcode | guard) ;;  # need their own servers: below
+    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard)" ;;
   esac
 done
 stop_h2gate
 if [[ " $TESTS " == *" memory "* ]]; then memory_compare; fi
 if [[ " $TESTS " == *" transcode "* ]]; then transcode_compare; fi
+if [[ " $TESTS " == *" guard "* ]]; then guard_compare; fi
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)

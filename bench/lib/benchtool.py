@@ -287,6 +287,12 @@ ROWS = [
     ("7. Echo 1 KiB, 16 conns, 1 call in flight each; HTTP/1.1 JSON (allow policy) vs gRPC",
      "calls/s", "transcode.rps", "int", None, None),
     ("", "server CPU per call (µs)", "transcode.cpu_us", "us", None, None),
+    ("8. HTTP/2 guard: gRPC through the guard vs handed to gRPC untouched; Echo 1 KiB, "
+     "{echo_shape}", "requests/s", "guard_echo.rps", "int", None, None),
+    ("", "server CPU per request (µs)", "guard_echo.cpu_us", "us", None, None),
+    ("", "Health/Check: server CPU per request (µs)", "guard_health.cpu_us", "us", None, None),
+    ("", "churn at the churn row's rate: server CPU per connection (µs)", "guard_churn.cpu_us", "us",
+     None, None),
 ]
 
 
