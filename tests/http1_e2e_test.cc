@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "support/fixture.h"
 #include "support/net.h"
 #include "support/process.h"
@@ -300,6 +301,63 @@ TEST_F(ConnectionCap, ExtraConnectionsAreClosedAndCountedWhileGrpcKeepsWorking) 
   held.clear();
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(MetricValue(Metrics(), "h2gate_limit_hits_total{limit=\"connections\"}"), 1);
+}
+
+// The cap as deployed: TCP_DEFER_ACCEPT on, an admin port. Silent connections fill the main
+// port's cap; a new gRPC connection (a kubelet gRPC probe) still gets through, and the admin port
+// still answers operators.
+class ConnectionCapWithProbes : public GatewayTest {
+ protected:
+  void SetUp() override {
+    Options o = TestOptions();
+    o.max_connections = 3;
+    o.sniff_timeout = std::chrono::seconds(10);
+    o.admin_listen = "127.0.0.1:0";
+    StartGateway(o);
+  }
+  // Connects `n` silent clients and waits until the kernel has handed them over (about 1 s
+  // under TCP_DEFER_ACCEPT) and they hold the cap.
+  std::vector<std::unique_ptr<RawClient>> FillTheCap(int n) {
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < n; ++i) held.push_back(std::make_unique<RawClient>(port_));
+    for (int i = 0; i < 100 && HeldOnTheMainPort() < n; ++i) std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(HeldOnTheMainPort(), n);
+    return held;
+  }
+  std::string AdminHttp(std::string_view path) {
+    RawClient c(gateway_->admin_port());
+    c.Send("GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    return c.ReadUntilClose(5s);
+  }
+  std::string AdminMetrics() { return BodyOf(AdminHttp("/metrics")); }
+  // h2gate_connections_open counts both ports: less the admin connection of this scrape.
+  double HeldOnTheMainPort() { return MetricValue(AdminMetrics(), "h2gate_connections_open") - 1; }
+};
+
+TEST_F(ConnectionCapWithProbes, AdminPortAnswersWhileTheMainPortIsFull) {
+  auto held = FillTheCap(3);
+  RawClient extra(port_);
+  extra.Send("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_TRUE(extra.WaitClosed(3s)) << "the main port is full";
+  EXPECT_EQ(StatusOf(AdminHttp("/readyz")), 200);
+  const std::string metrics = AdminMetrics();
+  EXPECT_EQ(MetricValue(metrics, "h2gate_limit_hits_total{limit=\"connections\"}"), 1);
+}
+
+TEST_F(ConnectionCapWithProbes, NewGrpcHealthCheckSucceedsWhileSilentConnectionsHoldTheCap) {
+  auto held = FillTheCap(3);
+  for (int i = 0; i < 5; ++i) {  // each on a connection of its own, like a probe
+    auto health = grpc::health::v1::Health::NewStub(NewChannel());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    const auto status = health->Check(&ctx, req, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  EXPECT_EQ(MetricValue(AdminMetrics(), "h2gate_limit_hits_total{limit=\"connections\"}"), 0);
+  EXPECT_EQ(HeldOnTheMainPort(), 3) << "and still 3 held";
 }
 
 // With two I/O threads, connections are spread over both, each on its own strand: concurrent

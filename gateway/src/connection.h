@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "cidr.h"
 #include "grpc_metrics.h"
@@ -74,24 +75,59 @@ inline std::string RenderMetrics(const Shared& shared) {
   return out;
 }
 
-// Keeps h2gate_connections_open right: counted while some session owns the connection.
+// A listener's cap on the connections it holds at once. The check and the count are one atomic
+// step, so no number of I/O threads can take more slots than `max`.
+class ConnectionLimiter {
+ public:
+  explicit ConnectionLimiter(int max) : max_(max) {}
+  bool TryAcquire() {
+    int open = open_.load(std::memory_order_relaxed);
+    do {
+      if (open >= max_) return false;
+    } while (!open_.compare_exchange_weak(open, open + 1, std::memory_order_relaxed));
+    return true;
+  }
+  void Release() { open_.fetch_sub(1, std::memory_order_relaxed); }
+  int open() const { return open_.load(std::memory_order_relaxed); }
+  int max() const { return max_; }
+
+ private:
+  const int max_;
+  std::atomic<int> open_{0};
+};
+
+// The token of one held connection: a slot of its listener's limiter, counted in
+// h2gate_connections_open while some session owns the connection. An empty slot (a connection
+// that goes to gRPC at once) holds nothing.
 class ConnectionSlot {
  public:
-  explicit ConnectionSlot(Metrics& metrics) : metrics_(&metrics) {
-    metrics_->connections_open.Add(1);
+  ConnectionSlot() = default;
+  // A slot of `limiter`, or an empty one if the limiter is full.
+  static ConnectionSlot TryAcquire(ConnectionLimiter& limiter, Metrics& metrics) {
+    ConnectionSlot slot;
+    if (!limiter.TryAcquire()) return slot;
+    slot.limiter_ = &limiter;
+    slot.metrics_ = &metrics;
+    metrics.connections_open.Add(1);
+    return slot;
   }
-  ConnectionSlot(ConnectionSlot&& other) noexcept : metrics_(other.metrics_) {
-    other.metrics_ = nullptr;
-  }
+  ConnectionSlot(ConnectionSlot&& other) noexcept
+      : limiter_(std::exchange(other.limiter_, nullptr)),
+        metrics_(std::exchange(other.metrics_, nullptr)) {}
   ConnectionSlot& operator=(ConnectionSlot&&) = delete;
   ~ConnectionSlot() { Release(); }
+  bool held() const { return limiter_ != nullptr; }
   void Release() {
-    if (metrics_ != nullptr) metrics_->connections_open.Add(-1);
+    if (limiter_ == nullptr) return;
+    limiter_->Release();
+    metrics_->connections_open.Add(-1);
+    limiter_ = nullptr;
     metrics_ = nullptr;
   }
 
  private:
-  Metrics* metrics_;
+  ConnectionLimiter* limiter_ = nullptr;
+  Metrics* metrics_ = nullptr;
 };
 
 // Identifies a connection in every log line: "conn=42 peer=127.0.0.1:5555".

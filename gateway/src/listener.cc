@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/strand.hpp>
 
+#include "detect.h"
 #include "http1_session.h"
 #include "sniff_session.h"
 
@@ -22,10 +23,22 @@ using net::ip::tcp;
 namespace {
 // Connections taken per wake-up before other work gets a turn.
 constexpr int kAcceptBatch = 64;
+
+// True if the connection's first bytes, already in, are an HTTP/2 preface (peeked, not read).
+bool StartsWithHttp2(int fd) {
+  char bytes[24];
+  const ssize_t n = ::recv(fd, bytes, sizeof bytes, MSG_PEEK);
+  return n > 0 && Detect(std::string_view(bytes, static_cast<std::size_t>(n))) == Protocol::kHttp2;
+}
 }  // namespace
 
 Listener::Listener(net::io_context& io, Shared& shared, bool admin)
-    : io_(io), acceptor_(io), backoff_(io), shared_(shared), admin_(admin) {}
+    : io_(io),
+      acceptor_(io),
+      backoff_(io),
+      shared_(shared),
+      admin_(admin),
+      limiter_(admin ? kAdminMaxConnections : shared.options.max_connections) {}
 
 bool Listener::Bind(const HostPort& address, std::string* error) {
   boost::system::error_code ec;
@@ -117,14 +130,19 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
   label.peer_ip = label.peer_address.to_string();
   label.peer = peer.address().is_v6() ? fmt::format("[{}]:{}", label.peer_ip, peer.port())
                                       : fmt::format("{}:{}", label.peer_ip, peer.port());
-  if (shared_.metrics.connections_open.Value() >= shared_.options.max_connections) {
+  ConnectionSlot slot = ConnectionSlot::TryAcquire(limiter_, shared_.metrics);
+  // A full cap still takes an HTTP/2 connection whose preface is already in: it is passed to
+  // gRPC at once and never holds a slot, so a flood of silent or slow connections cannot lock
+  // out gRPC clients and the kubelet's gRPC probes.
+  if (!slot.held() && (admin_ || !StartsWithHttp2(fd))) {
     shared_.metrics.limits.Inc(Limit::kConnections);
     std::uint64_t suppressed = 0;
     if (shared_.error_log.Allow(&suppressed)) {
       spdlog::warn(
-          "conn={} peer={} closed: {} connections open (--max-connections) ({} similar "
+          "conn={} peer={} closed: {} connections open on the {} port ({}) ({} similar "
           "suppressed)",
-          label.id, label.peer, shared_.options.max_connections, suppressed);
+          label.id, label.peer, limiter_.max(), admin_ ? "admin" : "main",
+          admin_ ? "its fixed cap" : "--max-connections", suppressed);
     }
     ::close(fd);
     return;
@@ -140,7 +158,7 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
                                             ? net::any_io_executor(net::make_strand(io_))
                                             : net::any_io_executor(io_.get_executor());
   if (!admin_) {
-    return StartConnection(fd, peer.protocol(), executor, shared_, ConnectionSlot(shared_.metrics),
+    return StartConnection(fd, peer.protocol(), executor, shared_, std::move(slot),
                            std::move(label));
   }
   // The admin port speaks HTTP/1.x only: no sniffing, no gRPC.
@@ -151,8 +169,8 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
     ::close(fd);
     return;
   }
-  std::make_shared<Http1Session>(std::move(socket), beast::flat_buffer(), shared_,
-                                 ConnectionSlot(shared_.metrics), std::move(label),
+  std::make_shared<Http1Session>(std::move(socket), beast::flat_buffer(), shared_, std::move(slot),
+                                 std::move(label),
                                  /*admin=*/true)
       ->Start();
 }

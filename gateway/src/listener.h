@@ -13,6 +13,9 @@ namespace h2gate {
 
 class Listener {
  public:
+  // The admin port's own cap: operators and probes reach it whatever fills the main port.
+  static constexpr int kAdminMaxConnections = 64;
+
   Listener(boost::asio::io_context& io, Shared& shared, bool admin = false);
 
   // Binds and listens; returns false with a reason.
@@ -37,6 +40,7 @@ class Listener {
   boost::asio::steady_timer backoff_;
   Shared& shared_;
   const bool admin_;
+  ConnectionLimiter limiter_;
   int port_ = 0;
 };
 
