@@ -149,6 +149,64 @@ TEST_F(Http1E2E, UpgradeH2cIsRefusedAndNothingAfterItReachesGrpc) {
   EXPECT_EQ(MetricValue(m, "h2gate_grpc_handoffs_total"), 0);
 }
 
+// RFC 9112's request rules through the real session, one row each: the status the rule requires
+// and whether the connection closes. tests/http1_rules_test.cc has the pure function's rows.
+TEST_F(Http1E2E, Rfc9112RequestRules) {
+  const struct {
+    const char* rule;
+    const char* request;
+    int status;
+    bool closes;
+  } rows[] = {
+      {"3.2: HTTP/1.1 without Host",
+       "POST /echo.v1.Echo/Echo HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 400, true},
+      {"3.2: two Host lines",
+       "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\n\r\n{}", 400,
+       true},
+      {"3.2: an invalid Host", "GET /healthz HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, true},
+      {"3.2: HTTP/1.0 without Host is served", "GET /healthz HTTP/1.0\r\n\r\n", 200, true},
+      {"3.2.2: absolute-form is accepted: the method's 426",
+       "POST http://gw.example/echo.v1.Echo/Echo HTTP/1.1\r\nHost: gw.example\r\n"
+       "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+       426, true},
+      {"3.2.2: absolute-form to an endpoint",
+       "GET http://gw.example:8080/readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200,
+       true},
+      {"3.2.3: authority-form outside CONNECT", "GET gw:443 HTTP/1.1\r\nHost: gw\r\n\r\n", 400,
+       true},
+      {"3.2.4: * outside OPTIONS", "GET * HTTP/1.1\r\nHost: gw\r\n\r\n", 400, true},
+      {"2.2: whitespace before the first field", "GET /healthz HTTP/1.1\r\n Host: gw\r\n\r\n", 400,
+       true},
+      {"2.2: a bare CR", "GET /healthz HTTP/1.1\rHost: gw\r\n\r\n", 400, true},
+      {"5.1: whitespace between field name and colon", "GET /healthz HTTP/1.1\r\nHost : gw\r\n\r\n",
+       400, true},
+      {"6.3: Content-Length that is not a number",
+       "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: gw\r\nContent-Length: x\r\n\r\n", 400, true},
+      {"6.1: Transfer-Encoding and Content-Length",
+       "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       400, true},
+      {"6.1: chunked not last",
+       "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+       400, true},
+  };
+  for (const auto& row : rows) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.connected());
+    c.Send(row.request);
+    bool closed = false;
+    const std::string r = c.ReadUntilClose(3s, &closed);
+    EXPECT_EQ(StatusOf(r), row.status) << row.rule << "\n" << r;
+    EXPECT_EQ(closed, row.closes) << row.rule;
+    if (row.status == 400) {
+      EXPECT_NE(r.find("application/json"), std::string::npos) << row.rule << ": a JSON error";
+    }
+    if (row.status == 426) {
+      EXPECT_NE(r.find("echo.v1.Echo/Echo"), std::string::npos) << row.rule << ": names the method";
+    }
+  }
+}
+
 TEST_F(Http1E2E, OversizedHeaderGets431) {
   RawClient c(port_);
   c.Send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");

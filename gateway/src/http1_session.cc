@@ -5,6 +5,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "http1_rules.h"
+
 namespace h2gate {
 namespace http = beast::http;
 namespace net = boost::asio;
@@ -134,8 +136,14 @@ void Http1Session::OnBody(beast::error_code ec) {
 
 void Http1Session::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
-  const RequestFacts facts{req.method(), req.method_string(), req.target(), req.version()};
-  const Route route = RouteRequest(req.method(), req.target(), shared_.methods, routes_);
+  const auto host = req.find(http::field::host);
+  const RequestVerdict verdict =
+      CheckRequest({req.method(), req.version(), req.target(),
+                    host == req.end() ? 0 : static_cast<int>(req.count(http::field::host)),
+                    host == req.end() ? std::string_view() : std::string_view(host->value())});
+  if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
+  const RequestFacts facts{req.method(), req.method_string(), verdict.path, req.version()};
+  const Route route = RouteRequest(req.method(), verdict.path, shared_.methods, routes_);
   // An h2c upgrade request is never honoured (RFC 9113 deprecates it; it smuggles HTTP/2 past
   // HTTP/1 inspection): it gets the same answer, and the connection closes after it.
   if (req.count(http::field::upgrade) > 0 || shared_.draining.load(std::memory_order_relaxed)) {
@@ -168,7 +176,7 @@ void Http1Session::Respond(bool keep_alive, bool body_complete) {
       break;
     case RouteKind::kLegacyCallers: {
       const std::size_t limit = shared_.options.legacy_callers_capacity;
-      res = req.target().find("format=text") != std::string_view::npos
+      res = verdict.path.find("format=text") != std::string_view::npos
                 ? Rendered(shared_.legacy_callers.RenderText(limit), "text/plain; charset=utf-8",
                            req.version())
                 : Rendered(shared_.legacy_callers.RenderJson(limit), "application/json",

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "http1_response.h"
+#include "http1_rules.h"
 
 namespace http = boost::beast::http;
 
@@ -28,9 +29,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (ec || !parser.is_header_done()) return 0;
 
   const auto& req = parser.get();
-  const h2gate::RequestFacts facts{req.method(), req.method_string(), req.target(), req.version()};
+  const auto host = req.find(http::field::host);
+  const h2gate::RequestVerdict verdict = h2gate::CheckRequest(
+      {req.method(), req.version(), req.target(),
+       host == req.end() ? 0 : static_cast<int>(req.count(http::field::host)),
+       host == req.end() ? std::string_view() : std::string_view(host->value())});
+  if (!verdict.ok) {
+    if (verdict.why.empty()) std::abort();  // a 400 always says why
+    return 0;
+  }
+  // The path routed by is always a suffix of the target (or "/" or "*"): never made up.
+  if (verdict.path != "/" && req.target().find(verdict.path) == std::string_view::npos) {
+    std::abort();
+  }
+  const h2gate::RequestFacts facts{req.method(), req.method_string(), verdict.path, req.version()};
   for (const bool admin : {false, true}) {
-    const h2gate::Route route = h2gate::RouteRequest(req.method(), req.target(), methods,
+    const h2gate::Route route = h2gate::RouteRequest(req.method(), verdict.path, methods,
                                                      {.grpc = !admin, .operator_endpoints = true});
     h2gate::Response res = route.kind == h2gate::RouteKind::kGrpc
                                ? h2gate::UpgradeRequired(facts, route, methods)
