@@ -217,6 +217,61 @@ TEST_F(Migration, DeadlineFromGrpcTimeoutHeader) {
   EXPECT_EQ(ParseJson(BodyOf(r)).fields().at("code").number_value(), 4);  // DEADLINE_EXCEEDED
 }
 
+// --transcode-timeout caps what a caller may ask for: a grpc-timeout of 11,000 years is cut down.
+TEST(MigrationCaps, GrpcTimeoutIsCappedAtTheTranscodeTimeout) {
+  Child child({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--http1-policy=allow",
+               "--transcode-timeout=300ms"});
+  const int port = ListeningPort(child);
+  ASSERT_GT(port, 0) << child.output();
+  const auto start = std::chrono::steady_clock::now();
+  const std::string r =
+      Post(port, "/echo.v1.Echo/Echo", "{\"delayMs\":3000}", "grpc-timeout: 99999999H\r\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(StatusOf(r), 504) << r;
+}
+
+// A caller that hangs up cancels its call on the server at once, instead of leaving it to run
+// to its deadline.
+TEST_F(Migration, ClientThatHangsUpCancelsItsCall) {
+  const std::string canceled =
+      "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"echo.v1.Echo\","
+      "grpc_method=\"Echo\",grpc_code=\"Canceled\"}";
+  const double before = std::max(0.0, MetricValue(Metrics(), canceled));
+  {
+    RawClient c(port_);
+    const std::string body = "{\"delayMs\":5000}";
+    c.Send(
+        "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
+    std::this_thread::sleep_for(300ms);
+  }  // closed
+  double now = before;
+  for (int i = 0; i < 100 && now == before; ++i) {
+    std::this_thread::sleep_for(20ms);
+    now = std::max(0.0, MetricValue(Metrics(), canceled));
+  }
+  EXPECT_EQ(now - before, 1) << "cancelled within 2 s, not after the 5 s delay";
+}
+
+// A JSON call in flight at SIGTERM is answered before the process exits (a rolling update).
+TEST(MigrationBinary, JsonCallInFlightAtSigtermGetsIts200) {
+  Child child({BinaryDir() + "/server/h2gate", "--listen=127.0.0.1:0", "--http1-policy=allow",
+               "--drain-timeout=5s"});
+  const int port = ListeningPort(child);
+  ASSERT_GT(port, 0) << child.output();
+  std::string r;
+  std::thread caller(
+      [&] { r = Post(port, "/echo.v1.Echo/Echo", "{\"message\":\"rolling\",\"delayMs\":1500}"); });
+  std::this_thread::sleep_for(500ms);
+  kill(child.pid(), SIGTERM);
+  caller.join();
+  EXPECT_EQ(StatusOf(r), 200) << r << "\n" << child.output();
+  EXPECT_NE(BodyOf(r).find("rolling"), std::string::npos) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << "answers while draining close";
+  EXPECT_EQ(child.Wait(10s), 0);
+}
+
 TEST_F(Migration, ConcurrentJsonAndGrpcLoad) {
   std::atomic<int> json_ok{0}, grpc_ok{0}, failed{0};
   std::vector<std::thread> threads;

@@ -61,6 +61,8 @@ struct Shared {
   std::atomic<bool> draining{false};
   std::atomic<bool> memory_degraded{false};  // over --memory-limit: new connections refused
   std::atomic<bool> trim_requested{false};   // an abusive connection was cut: return its memory
+  // HTTP/1.x JSON calls from their start until their answer is written: a drain waits for them.
+  std::atomic<int> transcodes_in_flight{0};
   std::atomic<std::uint64_t> next_connection_id{1};
   LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
   LogLimiter error_log{20};

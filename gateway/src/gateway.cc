@@ -278,12 +278,20 @@ class Gateway::Impl {
     stopped.get_future().wait();
     spdlog::info("draining: listener closed; waiting for in-flight RPCs");
 
+    // JSON calls run on gRPC's in-process channel, whose transport Shutdown closes at once
+    // (their callers would get 503 "Transport closed"): they finish first, within the same
+    // drain deadline. Answers during the drain close their connections, so few new ones start.
+    const auto deadline = std::chrono::system_clock::now() + o.drain_timeout;
+    while (shared_.transcodes_in_flight > 0 && std::chrono::system_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     // Sends GOAWAY, lets in-flight RPCs finish until the deadline, then cancels the rest.
-    server_->Shutdown(std::chrono::system_clock::now() + o.drain_timeout);
-    // gRPC has written its last frames into the guards' socket pairs: let them reach the
-    // clients before the I/O threads stop (bounded: a client that reads nothing is left).
+    server_->Shutdown(deadline);
+    // gRPC has written its last frames into the guards' socket pairs, and answers of JSON calls
+    // it cut short are posted to their sessions: let both reach the clients before the I/O
+    // threads stop (bounded: a client that reads nothing is left behind).
     const auto flush_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (shared_.metrics.http2_guarded.Value() > 0 &&
+    while ((shared_.metrics.http2_guarded.Value() > 0 || shared_.transcodes_in_flight > 0) &&
            std::chrono::steady_clock::now() < flush_by) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -258,15 +258,18 @@ void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool ke
     const auto it = req.find(name);
     if (it != req.end()) metadata.emplace_back(name, it->value());
   }
+  // --transcode-timeout is also the most a caller may ask for: a client-chosen grpc-timeout can
+  // shorten the call, never hold the gateway longer.
   Duration timeout = shared_.options.transcode_timeout;
   if (const auto it = req.find("grpc-timeout"); it != req.end()) {
-    if (const auto t = ParseGrpcTimeout(it->value())) timeout = *t;
+    if (const auto t = ParseGrpcTimeout(it->value())) timeout = std::min(*t, timeout);
   }
+  in_flight_.emplace(shared_.transcodes_in_flight);
   // The call has its own deadline; the connection's next one starts with the answer.
   ClearDeadline();
   // The reply comes on a gRPC thread; the answer is written from this connection's strand.
   DeprecationNotice notice{method.path, shared_.policies.Get()->loaded_at, rule.sunset, rule.link};
-  shared_.transcoder->Call(
+  cancel_ = shared_.transcoder->Call(
       method.path, req.body(), std::move(metadata), timeout,
       [self = shared_from_this(), route, policy = rule.policy, notice,
        keep_alive](TranscodeResult result) mutable {
@@ -275,12 +278,36 @@ void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool ke
                     self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
                   });
       });
+  if (cancel_) WatchForHangUp();
+}
+
+void Http1Session::WatchForHangUp() {
+  // Nothing is read while the call runs; readiness says whether the client hung up (end of
+  // stream or reset: cancel the call) or sent its next request (leave it in the socket).
+  socket_.async_wait(
+      net::socket_base::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || !self->cancel_) return;  // the answer came first
+        char byte;
+        const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          return self->WatchForHangUp();
+        }
+        SPDLOG_DEBUG("conn={} peer={} hung up: JSON call cancelled", self->label_.id,
+                     self->label_.peer);
+        std::exchange(self->cancel_, {})();
+      });
 }
 
 void Http1Session::FinishTranscode(const Route& route, Http1Policy policy,
                                    const DeprecationNotice& notice, TranscodeResult result,
                                    bool keep_alive) {
   const auto& req = parser_->get();
+  if (cancel_) {
+    cancel_ = {};
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);  // ends WatchForHangUp's wait
+  }
   shared_.metrics.CountTranscoded(route.method_index, policy == Http1Policy::kWarn,
                                   result.grpc_code);
   Response res = TranscodedAnswer(result.http_status, std::move(result.body), req.version());
@@ -335,7 +362,8 @@ void Http1Session::SendWire(std::string_view wire, http::status status, bool kee
 }
 
 void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {
-  if (ec) return;  // the client went away, or the deadline closed the socket
+  in_flight_.reset();  // a JSON call's answer is out
+  if (ec) return;      // the client went away, or the deadline closed the socket
   response_ = {};
   if (!keep_alive) return Close();
   if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here

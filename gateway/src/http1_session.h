@@ -7,6 +7,8 @@
 // cancelled handler on every request, and a timerfd_settime call every few dozen.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -60,6 +62,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   // what that counts as (none while lingering).
   void SetDeadline(Duration timeout, std::optional<Limit> limit);
   void ClearDeadline();
+  void WatchForHangUp();
   void ArmTimer();
   void OnTimer(beast::error_code ec);
 
@@ -74,6 +77,15 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   Response response_;
   Shared& shared_;
   ConnectionSlot slot_;
+  std::function<void()> cancel_;  // of the JSON call in flight, if any
+  // Counts this connection in Shared::transcodes_in_flight while a JSON call or its answer is
+  // in flight.
+  struct InFlight {
+    explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
+    ~InFlight() { n_.fetch_sub(1, std::memory_order_relaxed); }
+    std::atomic<int>& n_;
+  };
+  std::optional<InFlight> in_flight_;
   ConnectionLabel label_;
   const RouteOptions routes_;
 };

@@ -286,7 +286,7 @@ const Flag kFlags[] = {
      },
      [](Options& o, std::string_view v) { return ParseMemoryLimit(v, o.memory_limit); }},
     H2GATE_DURATION_FLAG("transcode-timeout", "H2GATE_TRANSCODE_TIMEOUT", transcode_timeout,
-                         "deadline of a JSON call without a grpc-timeout header"),
+                         "deadline of a JSON call, and the most a grpc-timeout header may ask for"),
     {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",
      [](const Options& o) { return o.log_format; },
      [](Options& o, std::string_view v) -> std::string {

@@ -92,11 +92,15 @@ const MethodDescriptor* Transcoder::Find(std::string_view path) const {
   return method;
 }
 
-void Transcoder::Call(std::string_view path, std::string_view json,
-                      std::vector<std::pair<std::string, std::string>> metadata, Duration timeout,
-                      std::function<void(TranscodeResult)> done) {
+std::function<void()> Transcoder::Call(std::string_view path, std::string_view json,
+                                       std::vector<std::pair<std::string, std::string>> metadata,
+                                       Duration timeout,
+                                       std::function<void(TranscodeResult)> done) {
   const MethodDescriptor* method = Find(path);
-  if (method == nullptr) return done(Error(12, fmt::format("{} cannot be called as JSON", path)));
+  if (method == nullptr) {
+    done(Error(12, fmt::format("{} cannot be called as JSON", path)));
+    return {};
+  }
   auto* factory = google::protobuf::MessageFactory::generated_factory();
   std::unique_ptr<Message> request(factory->GetPrototype(method->input_type())->New());
   google::protobuf::util::JsonParseOptions options;
@@ -104,9 +108,9 @@ void Transcoder::Call(std::string_view path, std::string_view json,
   const auto parsed = google::protobuf::util::JsonStringToMessage(
       json.empty() ? std::string_view("{}") : json, request.get(), options);
   if (!parsed.ok()) {
-    return done(
-        Error(3, fmt::format("request body is not a valid {} in JSON: {}",
-                             method->input_type()->full_name(), parsed.message().as_string())));
+    done(Error(3, fmt::format("request body is not a valid {} in JSON: {}",
+                              method->input_type()->full_name(), parsed.message().as_string())));
+    return {};
   }
 
   auto pending = std::make_shared<Pending>();
@@ -138,6 +142,9 @@ void Transcoder::Call(std::string_view path, std::string_view json,
                     json += '\n';
                     pending->done({200, 0, std::move(json)});
                   });
+  return [weak = std::weak_ptr<Pending>(pending)] {
+    if (const auto p = weak.lock()) p->context.TryCancel();
+  };
 }
 
 }  // namespace h2gate

@@ -41,9 +41,11 @@ class Transcoder {
   explicit Transcoder(std::shared_ptr<grpc::Channel> in_process);
 
   // Starts the call. `done` runs once, on a gRPC thread (or at once for a bad request body).
-  void Call(std::string_view path, std::string_view json,
-            std::vector<std::pair<std::string, std::string>> metadata, Duration timeout,
-            std::function<void(TranscodeResult)> done);
+  // Returns what cancels the call (TryCancel: `done` then sees CANCELLED); it may be called from
+  // any thread, also after the call ended. Empty if the call never started.
+  std::function<void()> Call(std::string_view path, std::string_view json,
+                             std::vector<std::pair<std::string, std::string>> metadata,
+                             Duration timeout, std::function<void(TranscodeResult)> done);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;

@@ -69,9 +69,9 @@ struct Options {
   std::string http1_sunset;             // RFC 3339: warn turns into reject then
   std::string http1_policy_file;        // per-service and per-method rules; reloaded on SIGHUP
   std::string migration_link;           // URL of the migration guide, for Link headers
-  Duration transcode_timeout{10000};    // deadline of a JSON call without a grpc-timeout header
-  std::string log_level = "info";       // trace, debug, info, warn, error, critical, off
-  std::string log_format = "text";      // text or json
+  Duration transcode_timeout{10000};  // deadline of a JSON call; a grpc-timeout can only shorten it
+  std::string log_level = "info";     // trace, debug, info, warn, error, critical, off
+  std::string log_format = "text";    // text or json
   // HTTP/2 connections reach gRPC through a guard that reads frame headers and cuts abusive
   // clients (rapid reset, floods). Sources in this list ("none", "all", or CIDR ranges such as
   // "127.0.0.1/32,10.0.0.0/8") are handed over untouched instead (README: what that costs).
