@@ -19,12 +19,14 @@
 
 namespace h2gate {
 
-// Where HTTP/2 connections go. The gRPC server in production; tests can stand in.
+// Where HTTP/2 connections go: the embedded gRPC server (GrpcHandoff), or the guard's socket
+// pair end in front of it.
 class HandoffTarget {
  public:
   virtual ~HandoffTarget() = default;
-  // Takes ownership of `fd` (non-blocking) and the bytes already read from it. Returns false if
-  // the connection was refused (the fd is closed either way).
+  // Takes ownership of `fd` (non-blocking) and the bytes already read from it. gRPC's acceptor
+  // reports nothing back (it closes an fd it cannot serve itself), so true only says the fd is
+  // no longer ours.
   virtual bool Handoff(int fd, std::string_view bytes_read) = 0;
 };
 

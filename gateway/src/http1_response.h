@@ -52,7 +52,7 @@ struct RequestFacts {
 };
 
 // 426 with Upgrade: h2c and a google.rpc.Status-shaped JSON body telling the caller how to call
-// the method. `services` lists what is registered, for unregistered paths.
+// the method. For an unregistered path the body lists the registered services.
 Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods);
 
 // A JSON error body {"code": grpc_code, "message": ...} with the given HTTP status.

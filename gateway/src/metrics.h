@@ -1,6 +1,7 @@
-// The gateway's metrics and their Prometheus text exposition (format 0.0.4). Every metric is
-// declared in metrics.cc's table, with its help text; label values come only from fixed enums and
-// the registered-method table, so no request can add a series.
+// The gateway's metrics and their Prometheus text exposition (format 0.0.4). Each family the
+// gateway renders is declared once in metrics.cc's table with its help text (the gRPC server's
+// in grpc_metrics.cc); label values come only from fixed enums and the registered-method table,
+// so no request can add a series.
 #pragma once
 
 #include <array>
