@@ -84,6 +84,45 @@ TEST_F(Drain, InFlightStreamFinishesReadinessFlipsNewConnectionsRefused) {
 }
 
 // The binary under load, SIGTERM after SIGTERM, a fresh process each time: every one obeyed.
+// Destroying a running Gateway with every kind of connection open: a keep-alive HTTP/1.1 one, a
+// silent one still sniffing, one in the middle of a JSON call, and a guarded HTTP/2 one. Sessions
+// count themselves out of the gateway's metrics as they go, so the state they point into must
+// outlive the I/O context (the sanitizer builds check that no freed memory is touched).
+TEST(GatewayLifetime, DestroyedWithConnectionsOfEveryKindOpen) {
+  demo::EchoService service;
+  Options o = TestOptions();
+  o.http1_policy = "allow";
+  o.defer_accept = false;  // the silent connection is the gateway's from the handshake on
+  o.drain_timeout = 3s;
+  auto gateway = std::make_unique<Gateway>(o);
+  gateway->RegisterService(&service);
+  std::string error;
+  ASSERT_TRUE(gateway->Start(&error)) << error;
+  const int port = gateway->port();
+
+  RawClient keep_alive(port);
+  keep_alive.Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(StatusOf(keep_alive.ReadUntil("}\n", 5s)), 200);
+  RawClient silent(port);
+  RawClient json(port);
+  const std::string body = "{\"message\":\"late\",\"delayMs\":500}";
+  json.Send(
+      "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + 5s));
+  std::this_thread::sleep_for(100ms);  // the JSON call is in flight
+
+  gateway.reset();
+  // The JSON call in flight was answered before the gateway went.
+  const std::string answer = json.ReadUntilClose(2s);
+  EXPECT_EQ(StatusOf(answer), 200) << answer;
+  EXPECT_TRUE(keep_alive.WaitClosed(2s));
+  EXPECT_TRUE(silent.WaitClosed(2s));
+}
+
 TEST(BinarySignals, SigtermUnderLoadAlwaysExitsCleanly) {
   constexpr int kRounds = 15;
   for (int round = 0; round < kRounds; ++round) {
