@@ -47,6 +47,13 @@ bool ValidHost(std::string_view host) {
 
 }  // namespace
 
+RequestHead HeadOf(const http::request<http::string_body>& req) {
+  const auto host = req.find(http::field::host);
+  return {req.method(), req.version(), req.target(),
+          host == req.end() ? 0 : static_cast<int>(req.count(http::field::host)),
+          host == req.end() ? std::string_view() : std::string_view(host->value())};
+}
+
 RequestVerdict CheckRequest(const RequestHead& head) {
   RequestVerdict v;
   // RFC 9112 §3.2: 400 for more than one Host line, for an invalid one, and for none in 1.1.

@@ -6,6 +6,8 @@
 #include <ostream>  // Beast's verb.hpp streams without including it
 #include <string_view>
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
 namespace h2gate {
@@ -25,6 +27,9 @@ struct RequestVerdict {
   // For !ok: why, for the 400's message; names the rule.
   std::string_view why;
 };
+
+// The facts of a parsed request that the rules look at; views into `req`.
+RequestHead HeadOf(const boost::beast::http::request<boost::beast::http::string_body>& req);
 
 RequestVerdict CheckRequest(const RequestHead& head);
 

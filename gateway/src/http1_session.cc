@@ -136,11 +136,7 @@ void Http1Session::OnBody(beast::error_code ec) {
 
 void Http1Session::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
-  const auto host = req.find(http::field::host);
-  const RequestVerdict verdict =
-      CheckRequest({req.method(), req.version(), req.target(),
-                    host == req.end() ? 0 : static_cast<int>(req.count(http::field::host)),
-                    host == req.end() ? std::string_view() : std::string_view(host->value())});
+  const RequestVerdict verdict = CheckRequest(HeadOf(req));
   if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
   const RequestFacts facts{req.method(), req.method_string(), verdict.path, req.version()};
   const Route route = RouteRequest(req.method(), verdict.path, shared_.methods, routes_);

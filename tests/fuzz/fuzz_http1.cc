@@ -29,11 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (ec || !parser.is_header_done()) return 0;
 
   const auto& req = parser.get();
-  const auto host = req.find(http::field::host);
-  const h2gate::RequestVerdict verdict = h2gate::CheckRequest(
-      {req.method(), req.version(), req.target(),
-       host == req.end() ? 0 : static_cast<int>(req.count(http::field::host)),
-       host == req.end() ? std::string_view() : std::string_view(host->value())});
+  const h2gate::RequestVerdict verdict = h2gate::CheckRequest(h2gate::HeadOf(req));
   if (!verdict.ok) {
     if (verdict.why.empty()) std::abort();  // a 400 always says why
     return 0;
