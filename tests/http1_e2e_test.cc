@@ -272,29 +272,42 @@ TEST_F(Http1E2E, IdleKeepAliveIsClosedAtTheIdleDeadline) {
 
 TEST_F(AcceptedAtOnce, SilentClientIsClosedAtSniffDeadlineWhileGrpcGoesOn) {
   auto stub = NewStub();
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
+  auto call = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    echo::v1::EchoRequest req;
+    req.set_message("during");
+    echo::v1::EchoResponse resp;
+    return stub->Echo(&ctx, req, &resp).ok();
+  };
+  // The channel's first call pays for its connection; warm it so that what is counted below
+  // is calls made while the silent client is pending, not a connect under a loaded machine.
+  ASSERT_TRUE(call());
+  std::atomic<bool> silent_open{false}, stop{false};
+  std::atomic<int> ok_while_silent{0}, failed{0};
   std::thread caller([&] {
     for (int i = 0; i < 2000 && !stop; ++i) {  // bounded in count and, below, in time
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-      echo::v1::EchoRequest req;
-      req.set_message("during");
-      echo::v1::EchoResponse resp;
-      (stub->Echo(&ctx, req, &resp).ok() ? ok : failed)++;
+      const bool started_while_silent = silent_open;
+      const bool ok = call();
+      if (!ok) ++failed;
+      if (ok && started_while_silent && silent_open) ++ok_while_silent;
       std::this_thread::sleep_for(2ms);
     }
   });
   RawClient silent(port_);
+  silent_open = true;
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(silent.WaitClosed(3s));
   const auto waited = std::chrono::steady_clock::now() - start;
+  silent_open = false;
   stop = true;
   caller.join();
   EXPECT_GE(waited, 400ms);  // the 500 ms sniff timeout, not sooner
   EXPECT_LT(waited, 2000ms);
   EXPECT_EQ(failed, 0);
-  EXPECT_GT(ok, 10);
+  // At least one call began and ended inside the sniff window: the silent connection held
+  // nothing that gRPC needs. How many fit depends on the machine, so no more is asserted.
+  EXPECT_GE(ok_while_silent, 1);
   const std::string m = Metrics();
   EXPECT_EQ(MetricValue(m, "h2gate_limit_hits_total{limit=\"sniff_timeout\"}"), 1);
   EXPECT_EQ(MetricValue(m, "h2gate_sniff_failures_total{reason=\"timeout\"}"), 1);
