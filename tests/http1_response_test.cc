@@ -1,4 +1,5 @@
 #include "http1_response.h"
+#include "json.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -118,12 +119,12 @@ TEST(UpgradeRequired, UnregisteredMethodIsToldApartAndListsServices) {
 }
 
 TEST(Finalize, ConnectionHeader) {
-  Response r11 = JsonError(http::status::not_found, 5, "x", 11);
+  Response r11 = JsonError(http::status::not_found, grpc::StatusCode::NOT_FOUND, "x", 11);
   Finalize(r11, true, false);
   EXPECT_EQ(r11.count(http::field::connection), 0u);
   Finalize(r11, false, false);
   EXPECT_EQ(r11[http::field::connection], "close");
-  Response r10 = JsonError(http::status::not_found, 5, "x", 10);
+  Response r10 = JsonError(http::status::not_found, grpc::StatusCode::NOT_FOUND, "x", 10);
   Finalize(r10, true, false);
   EXPECT_EQ(r10[http::field::connection], "keep-alive");
   const Route grpc = RouteRequest(http::verb::post, "/a.B/C", Methods(), {});

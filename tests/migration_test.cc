@@ -18,13 +18,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
+std::string PostAs(int port, std::string_view path, std::string_view content_type,
+                   std::string_view body, std::string_view extra_headers = "") {
+  RawClient c(port);
+  const std::string type =
+      content_type.empty() ? "" : "Content-Type: " + std::string(content_type) + "\r\n";
+  c.Send("POST " + std::string(path) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + type +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n" + std::string(extra_headers) +
+         "\r\n" + std::string(body));
+  return c.ReadUntilClose(10s);
+}
+
 std::string Post(int port, std::string_view path, std::string_view body,
                  std::string_view extra_headers = "") {
-  RawClient c(port);
-  c.Send("POST " + std::string(path) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" +
-         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n" + std::string(extra_headers) + "\r\n" + std::string(body));
-  return c.ReadUntilClose(10s);
+  return PostAs(port, path, "application/json", body, extra_headers);
 }
 
 std::string Header(const std::string& response, std::string_view name) {
@@ -52,13 +59,31 @@ TEST(PolicyFile, RulesAndErrorsWithLineNumbers) {
   EXPECT_EQ(set->Resolve("echo.v1.Echo", "/echo.v1.Echo/Echo").policy, Http1Policy::kReject);
   EXPECT_EQ(set->Resolve("echo.v1.Echo", "/echo.v1.Echo/Other").policy, Http1Policy::kWarn);
 
+  // A rule takes the flags' deprecation date unless it names its own.
+  defaults.deprecated = ParseRfc3339("2026-06-01T00:00:00Z");
+  const auto dated = ParsePolicyFile(
+      "a.B warn\n"
+      "c.D warn deprecated=2026-09-01T00:00:00Z\n",
+      defaults, &error);
+  ASSERT_TRUE(dated) << error;
+  EXPECT_EQ(dated->Resolve("a.B", "/a.B/M").deprecated, defaults.deprecated);
+  EXPECT_EQ(dated->Resolve("c.D", "/c.D/M").deprecated, ParseRfc3339("2026-09-01T00:00:00Z"));
+  defaults.deprecated.reset();
+
   const std::pair<const char*, const char*> bad[] = {
       {"* sometimes\n", "line 1: unknown policy \"sometimes\" (reject, warn or allow)"},
       {"\n\nfoo.Bar warn sunset=tomorrow\n", "line 3: sunset \"tomorrow\" is not an RFC 3339 time"},
       {"foo.Bar allow sunset=2027-01-01T00:00:00Z\n", "line 1: sunset= only applies to warn"},
-      {"/echo.v1.Echo/Echo\n", "line 1: expected SELECTOR POLICY [sunset=TIME] [link=URL]"},
+      {"/echo.v1.Echo/Echo\n",
+       "line 1: expected SELECTOR POLICY [deprecated=TIME] [sunset=TIME] [link=URL]"},
+      {"foo.Bar warn deprecated=soon\n", "line 1: deprecated \"soon\" is not an RFC 3339 time"},
+      {"foo.Bar allow deprecated=2027-01-01T00:00:00Z\n",
+       "line 1: deprecated= only applies to warn"},
+      {"foo.Bar warn deprecated=2028-01-01T00:00:00Z sunset=2027-01-01T00:00:00Z\n",
+       "line 1: deprecated= is after sunset=: a call stops working only after it is deprecated"},
       {"/foo.Bar reject\n", "line 1: \"/foo.Bar\" is not a method path like /pkg.Service/Method"},
-      {"foo.Bar warn colour=blue\n", "line 1: unknown option \"colour=blue\" (sunset= or link=)"},
+      {"foo.Bar warn colour=blue\n",
+       "line 1: unknown option \"colour=blue\" (deprecated=, sunset= or link=)"},
       {"foo.Bar warn\nfoo.Bar allow\n", "line 2: foo.Bar has a rule already"},
       {"foo.Bar warn link=ftp://x\n", "line 1: link \"ftp://x\" is not an http(s) URL"},
   };
@@ -85,7 +110,8 @@ class Migration : public GatewayTest {
  protected:
   void SetUp() override {
     policy_file_ = ::testing::TempDir() + "policy-" + std::to_string(getpid()) + ".conf";
-    std::ofstream(policy_file_) << "echo.v1.Echo warn sunset=2030-01-01T00:00:00Z "
+    std::ofstream(policy_file_) << "echo.v1.Echo warn deprecated=2029-01-15T00:00:00Z "
+                                   "sunset=2030-01-01T00:00:00Z "
                                    "link=https://docs.example/migrate-to-grpc\n"
                                    "/grpc.health.v1.Health/Check allow\n";
     Options o = TestOptions();
@@ -125,7 +151,7 @@ TEST_F(Migration, WarnCarriesDeprecationSunsetLinkAndWarning) {
   const std::string r = Post(port_, "/echo.v1.Echo/Echo", "{\"message\":\"w\"}");
   ASSERT_EQ(StatusOf(r), 200) << r;
   EXPECT_EQ(Header(r, "Sunset"), "Tue, 01 Jan 2030 00:00:00 GMT");
-  EXPECT_EQ(Header(r, "Deprecation"), "@1874966400");  // when the rules were loaded
+  EXPECT_EQ(Header(r, "Deprecation"), "@1863129600");  // the rule's deprecated= date
   EXPECT_EQ(Header(r, "Link"),
             "<https://docs.example/migrate-to-grpc>; rel=\"deprecation\"; type=\"text/html\"");
   EXPECT_NE(Header(r, "Warning")
@@ -157,6 +183,88 @@ TEST_F(Migration, WarnCarriesDeprecationSunsetLinkAndWarning) {
     EXPECT_EQ(f.at("policy").string_value(),
               f.at("method").string_value() == "/echo.v1.Echo/Echo" ? "warn" : "allow");
   }
+}
+
+// RFC 9745: Deprecation is the date the resource was deprecated, not when these rules were
+// read, so a restart, a reload or another pod of the same rollout says the same date.
+TEST_F(Migration, DeprecationDateStaysTheConfiguredOneAcrossReloads) {
+  const std::string before = Post(port_, "/echo.v1.Echo/Echo", "{}");
+  ASSERT_EQ(StatusOf(before), 200) << before;
+  now_ = ParseRfc3339("2029-08-01T00:00:00Z")->time_since_epoch();
+  std::string error;
+  ASSERT_TRUE(gateway_->ReloadPolicy(&error)) << error;
+  const std::string after = Post(port_, "/echo.v1.Echo/Echo", "{}");
+  ASSERT_EQ(StatusOf(after), 200) << after;
+  EXPECT_EQ(Header(before, "Deprecation"), "@1863129600");
+  EXPECT_EQ(Header(after, "Deprecation"), "@1863129600");
+
+  // A warn rule with no date says it is deprecated in Warning, and sends no made-up date.
+  std::ofstream(policy_file_) << "echo.v1.Echo warn\n";
+  ASSERT_TRUE(gateway_->ReloadPolicy(&error)) << error;
+  const std::string undated = Post(port_, "/echo.v1.Echo/Echo", "{}");
+  ASSERT_EQ(StatusOf(undated), 200) << undated;
+  EXPECT_EQ(Header(undated, "Deprecation"), "");
+  EXPECT_NE(Header(undated, "Warning").find("/echo.v1.Echo/Echo is deprecated"), std::string::npos)
+      << undated;
+}
+
+// Only JSON is transcoded. A binary protobuf, gRPC-Web or Connect call gets a 415 that says what
+// is accepted, counted by what was sent, never a JSON parse error about bytes that are not JSON.
+TEST_F(Migration, OtherBodiesGet415WithAcceptPost) {
+  struct Row {
+    std::string_view content_type;
+    int status;
+    std::string_view counted;  // the metric's content_type label, or empty
+  };
+  const Row rows[] = {
+      {"application/json", 200, ""},
+      {"application/json; charset=utf-8", 200, ""},
+      {"Application/JSON", 200, ""},
+      {"", 200, ""},  // legacy callers that send no Content-Type are served as before
+      {"application/proto", 415, "proto"},
+      {"application/x-protobuf", 415, "proto"},
+      {"application/grpc-web+proto", 415, "grpc_web"},
+      {"application/grpc", 415, "grpc"},
+      {"application/connect+json", 415, "connect"},
+      {"application/x-www-form-urlencoded", 415, "other"},
+      {"text/plain", 415, "other"},
+  };
+  for (const Row& row : rows) {
+    const std::string r = PostAs(port_, "/echo.v1.Echo/Echo", row.content_type, "{}");
+    ASSERT_EQ(StatusOf(r), row.status) << row.content_type << "\n" << r;
+    if (row.status != 415) continue;
+    EXPECT_EQ(Header(r, "Accept-Post"), "application/json") << r;
+    EXPECT_EQ(Header(r, "Content-Type"), "application/json") << r;
+    const auto body = ParseJson(BodyOf(r));
+    EXPECT_EQ(body.fields().at("code").number_value(), 3) << r;
+    const std::string message = body.fields().at("message").string_value();
+    EXPECT_NE(message.find("/echo.v1.Echo/Echo is served over HTTP/1.1 as JSON only"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find(std::string(row.content_type)), std::string::npos) << message;
+    EXPECT_EQ(message.find("not a valid"), std::string::npos) << message;
+  }
+  const std::string m = Metrics();
+  const std::pair<std::string_view, int> counted[] = {
+      {"proto", 2}, {"grpc_web", 1}, {"grpc", 1}, {"connect", 1}, {"other", 2}};
+  for (const auto& [label, n] : counted) {
+    EXPECT_EQ(MetricValue(m, "h2gate_http1_unsupported_media_type_total{content_type=\"" +
+                                 std::string(label) + "\"}"),
+              n)
+        << label;
+  }
+  // The sender is in the legacy-caller report, with what it got last.
+  const auto callers = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
+  const auto& list = callers.fields().at("callers").list_value();
+  ASSERT_EQ(list.values_size(), 1);
+  EXPECT_EQ(list.values(0).struct_value().fields().at("policy").string_value(),
+            "unsupported_media_type");
+  EXPECT_EQ(list.values(0).struct_value().fields().at("count").number_value(), 11);
+  // A method under reject still gets the 426, whatever the body: it is not served over HTTP/1.x.
+  std::ofstream(policy_file_) << "* reject\n";
+  std::string error;
+  ASSERT_TRUE(gateway_->ReloadPolicy(&error)) << error;
+  EXPECT_EQ(StatusOf(PostAs(port_, "/echo.v1.Echo/Echo", "application/proto", "x")), 426);
 }
 
 TEST_F(Migration, SunsetPassingTurnsWarnIntoRejectWithoutRestart) {

@@ -180,6 +180,13 @@ class Gateway::Impl {
     PolicyRule defaults;
     defaults.policy = ParsePolicyName(o.http1_policy).value_or(Http1Policy::kReject);
     if (!o.http1_sunset.empty()) defaults.sunset = ParseRfc3339(o.http1_sunset);
+    if (!o.http1_deprecated.empty()) defaults.deprecated = ParseRfc3339(o.http1_deprecated);
+    if (defaults.deprecated && defaults.sunset && *defaults.deprecated > *defaults.sunset) {
+      *error =
+          "--http1-deprecated is after --http1-sunset: a call stops working only after it is "
+          "deprecated";
+      return false;
+    }
     defaults.link = o.migration_link;
     std::optional<PolicySet> set = PolicySet{};
     set->fallback = defaults;
@@ -198,7 +205,6 @@ class Gateway::Impl {
         return false;
       }
     }
-    set->loaded_at = shared_.clock();
     shared_.policies.Set(std::move(*set));
     return true;
   }

@@ -11,7 +11,8 @@ std::optional<HostPort> ParseHostPort(std::string_view text) {
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   std::string_view host = text.substr(0, colon);
   const std::string_view port_text = text.substr(colon + 1);
-  if (host.front() == '[') {
+  const bool bracketed = host.front() == '[';
+  if (bracketed) {
     if (host.size() < 3 || host.back() != ']') return std::nullopt;
     host = host.substr(1, host.size() - 2);
   } else if (host.find(':') != std::string_view::npos) {
@@ -31,8 +32,8 @@ std::optional<HostPort> ParseHostPort(std::string_view text) {
     return out;
   }
   boost::system::error_code ec2;
-  boost::asio::ip::make_address(std::string(host), ec2);
-  if (ec2) return std::nullopt;
+  const auto address = boost::asio::ip::make_address(std::string(host), ec2);
+  if (ec2 || bracketed != address.is_v6()) return std::nullopt;  // brackets are for IPv6 only
   out.host = host;
   return out;
 }

@@ -5,17 +5,12 @@
 
 #include <sstream>
 
+#include "json.h"
 #include "policy.h"
 
 namespace h2gate {
 namespace http = boost::beast::http;
 namespace {
-
-// google.rpc.Code values used in bodies.
-constexpr int kNotFound = 5;
-constexpr int kFailedPrecondition = 9;
-constexpr int kUnimplemented = 12;
-constexpr int kUnavailable = 14;
 
 // Echoed request targets are cut to this, so an answer never grows with a hostile path.
 constexpr std::size_t kMaxEchoedTarget = 200;
@@ -32,27 +27,6 @@ Response Make(http::status status, unsigned version, std::string content_type, s
 }
 
 }  // namespace
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        // Control bytes and anything outside ASCII are escaped, so the body is valid JSON even
-        // when the request target is not valid UTF-8.
-        if (c < 0x20 || c >= 0x7f)
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
 
 Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& methods,
                    const RouteOptions& options) {
@@ -108,18 +82,18 @@ Response UpgradeRequired(const RequestFacts& req, const Route& route, const Meth
         path, req.version / 10, req.version % 10, services.empty() ? "none" : services);
   }
 
-  std::string body =
-      fmt::format("{{\"code\":{},\"message\":", registered ? kFailedPrecondition : kUnimplemented);
-  AppendJsonString(body, message);
-  body +=
-      ",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\","
+  std::string details =
+      "{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\","
       "\"reason\":\"GRPC_REQUIRES_HTTP2\",\"domain\":\"h2gate\",\"metadata\":{\"grpc_service\":";
-  AppendJsonString(body, route.grpc.service);
-  body += ",\"grpc_method\":";
-  AppendJsonString(body, route.grpc.method);
-  body += fmt::format(",\"registered\":\"{}\",\"http_method\":", registered ? "true" : "false");
-  AppendJsonString(body, Clip(req.method_name));
-  body += ",\"protocol\":\"h2c\"}}]}\n";
+  AppendJsonString(details, route.grpc.service);
+  details += ",\"grpc_method\":";
+  AppendJsonString(details, route.grpc.method);
+  details += fmt::format(",\"registered\":\"{}\",\"http_method\":", registered ? "true" : "false");
+  AppendJsonString(details, Clip(req.method_name));
+  details += ",\"protocol\":\"h2c\"}}";
+  std::string body = StatusJson(
+      registered ? grpc::StatusCode::FAILED_PRECONDITION : grpc::StatusCode::UNIMPLEMENTED, message,
+      details);
 
   Response res =
       Make(http::status::upgrade_required, req.version, "application/json", std::move(body));
@@ -127,11 +101,9 @@ Response UpgradeRequired(const RequestFacts& req, const Route& route, const Meth
   return res;
 }
 
-Response JsonError(http::status status, int grpc_code, std::string_view message, unsigned version) {
-  std::string body = fmt::format("{{\"code\":{},\"message\":", grpc_code);
-  AppendJsonString(body, message);
-  body += ",\"details\":[]}\n";
-  return Make(status, version, "application/json", std::move(body));
+Response JsonError(http::status status, grpc::StatusCode code, std::string_view message,
+                   unsigned version) {
+  return Make(status, version, "application/json", StatusJson(code, message));
 }
 
 Response Answer(const RequestFacts& req, const Route& route, bool ready) {
@@ -142,13 +114,13 @@ Response Answer(const RequestFacts& req, const Route& route, bool ready) {
       if (ready) {
         return Make(http::status::ok, req.version, "application/json", "{\"status\":\"ready\"}\n");
       }
-      return JsonError(http::status::service_unavailable, kUnavailable,
+      return JsonError(http::status::service_unavailable, grpc::StatusCode::UNAVAILABLE,
                        "draining: this instance is shutting down", req.version);
     case RouteKind::kMethodNotAllowed: {
       const bool debug = req.target.starts_with("/debug/");
       const std::string_view allow = debug ? "GET, HEAD, DELETE" : "GET, HEAD";
       Response res =
-          JsonError(http::status::method_not_allowed, kUnimplemented,
+          JsonError(http::status::method_not_allowed, grpc::StatusCode::UNIMPLEMENTED,
                     fmt::format("{} only answers {}", Clip(req.target), allow), req.version);
       res.set(http::field::allow, allow);
       return res;
@@ -166,7 +138,7 @@ Response Answer(const RequestFacts& req, const Route& route, bool ready) {
   message +=
       ". This port serves gRPC over HTTP/2 (paths /package.Service/Method) and, over HTTP/1.1, "
       "GET /healthz, /readyz and /metrics";
-  return JsonError(http::status::not_found, kNotFound, message, req.version);
+  return JsonError(http::status::not_found, grpc::StatusCode::NOT_FOUND, message, req.version);
 }
 
 Response Rendered(std::string body, std::string_view content_type, unsigned version) {
@@ -174,9 +146,11 @@ Response Rendered(std::string body, std::string_view content_type, unsigned vers
 }
 
 void AddDeprecationHeaders(Response& res, const DeprecationNotice& notice) {
-  const auto since =
-      std::chrono::duration_cast<std::chrono::seconds>(notice.since.time_since_epoch());
-  res.set("Deprecation", fmt::format("@{}", since.count()));
+  if (notice.deprecated) {
+    const auto since =
+        std::chrono::duration_cast<std::chrono::seconds>(notice.deprecated->time_since_epoch());
+    res.set("Deprecation", fmt::format("@{}", since.count()));
+  }
   if (notice.sunset) res.set("Sunset", HttpDate(*notice.sunset));
   if (!notice.link.empty()) {
     res.set(http::field::link,

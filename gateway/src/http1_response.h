@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include <grpcpp/support/status_code_enum.h>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -55,9 +56,9 @@ struct RequestFacts {
 // the method. For an unregistered path the body lists the registered services.
 Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods);
 
-// A JSON error body {"code": grpc_code, "message": ...} with the given HTTP status.
-Response JsonError(boost::beast::http::status status, int grpc_code, std::string_view message,
-                   unsigned version);
+// A google.rpc.Status JSON body (json.h's StatusJson) with the given HTTP status.
+Response JsonError(boost::beast::http::status status, grpc::StatusCode code,
+                   std::string_view message, unsigned version);
 
 // 404 / 405 / healthz / readyz answers for `route`. `ready` is false while draining.
 Response Answer(const RequestFacts& req, const Route& route, bool ready);
@@ -70,8 +71,8 @@ inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0
 // What a warn-policy answer tells the caller, in headers: Deprecation (RFC 9745), Sunset
 // (RFC 8594), Link to the migration guide, and a Warning-style hint.
 struct DeprecationNotice {
-  std::string_view path;  // "/pkg.Service/Method"
-  std::chrono::system_clock::time_point since;
+  std::string_view path;                                            // "/pkg.Service/Method"
+  std::optional<std::chrono::system_clock::time_point> deprecated;  // none: no Deprecation
   std::optional<std::chrono::system_clock::time_point> sunset;
   std::string link;
 };
@@ -86,8 +87,5 @@ std::string SerializedPostRejection(std::string_view path, const MethodTable& me
 
 // Sets Connection (and Content-Length) for keep-alive or close; 426 keeps its "Upgrade" token.
 void Finalize(Response& res, bool keep_alive, bool head_request);
-
-// Appends `s` as a JSON string literal, quotes included.
-void AppendJsonString(std::string& out, std::string_view s);
 
 }  // namespace h2gate

@@ -6,6 +6,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "http1_rules.h"
+#include "router.h"
 
 namespace h2gate {
 namespace http = beast::http;
@@ -13,8 +14,6 @@ namespace net = boost::asio;
 
 namespace {
 constexpr std::size_t kReadChunk = 1024;
-constexpr int kGrpcInvalidArgument = 3;
-constexpr int kGrpcResourceExhausted = 8;
 // After the answer, unread request bytes are drained for at most this long (and this much) so
 // closing does not reset the connection before the client has read the answer.
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -138,53 +137,51 @@ void Http1Session::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
   const RequestVerdict verdict = CheckRequest(HeadOf(req));
   if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
-  const RequestFacts facts{req.method(), req.method_string(), verdict.path, req.version()};
-  const Route route = RouteRequest(req.method(), verdict.path, shared_.methods, routes_);
-  // An h2c upgrade request is never honoured (RFC 9113 deprecates it; it smuggles HTTP/2 past
-  // HTTP/1 inspection): it gets the same answer, and the connection closes after it.
-  if (req.count(http::field::upgrade) > 0 || shared_.draining.load(std::memory_order_relaxed)) {
-    keep_alive = false;
-  }
+  // One policy snapshot for the whole request: a SIGHUP mid-call cannot give it two answers.
+  const auto policy = shared_.policies.MayServe() ? shared_.policies.Get() : nullptr;
+  const RouterState state{.methods = shared_.methods,
+                          .routes = routes_,
+                          .reject_wire = shared_.reject_wire,
+                          .policy = policy.get(),
+                          .can_transcode = shared_.transcoder != nullptr,
+                          .draining = shared_.draining.load(std::memory_order_relaxed),
+                          .now = shared_.clock()};
+  const RouteRequestFacts facts{
+      .line = {req.method(), req.method_string(), verdict.path, req.version()},
+      .content_type = req[http::field::content_type],
+      .body_complete = body_complete,
+      .upgrade = req.count(http::field::upgrade) > 0};
+  Decision d = Decide(facts, state);
+  if (d.close) keep_alive = false;
 
-  Response res;
-  switch (route.kind) {
-    case RouteKind::kGrpc:
-      if (req.method() == http::verb::post) {
-        if (const auto rule = ServedRule(route)) {
-          if (!body_complete) {
-            return SendError(http::status::payload_too_large,
-                             "request body larger than the limit (--max-body-bytes)");
-          }
-          return Transcode(route, *rule, keep_alive);
-        }
-      }
-      CountRejection(route);
-      // The common legacy call, POST over HTTP/1.1 to a registered method, has its answer
-      // serialised once at start-up.
-      if (route.method_index >= 0 && req.method() == http::verb::post && req.version() == 11) {
-        const std::string& wire = shared_.reject_wire[route.method_index][keep_alive ? 1 : 0];
-        return SendWire(wire, http::status::upgrade_required, keep_alive);
-      }
-      res = UpgradeRequired(facts, route, shared_.methods);
+  Response& res = d.response;
+  switch (d.action) {
+    case Action::kTranscode: return Transcode(d.route, d.rule, keep_alive);
+    case Action::kReject:
+      CountRejection(d.route);
+      if (d.wire)
+        return SendWire((*d.wire)[keep_alive ? 1 : 0], http::status::upgrade_required, keep_alive);
       break;
-    case RouteKind::kMetrics:
+    case Action::kUnsupportedMedia:
+      shared_.metrics.unsupported_media.Inc(d.media);
+      RecordCaller(d.route, "unsupported_media_type");
+      break;
+    case Action::kMetrics:
       res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
       break;
-    case RouteKind::kLegacyCallers: {
-      const std::size_t limit = shared_.options.legacy_callers_capacity;
-      res = verdict.path.find("format=text") != std::string_view::npos
-                ? Rendered(shared_.legacy_callers.RenderText(limit), "text/plain; charset=utf-8",
-                           req.version())
-                : Rendered(shared_.legacy_callers.RenderJson(limit), "application/json",
-                           req.version());
+    case Action::kLegacyCallers:
+      res = Rendered(shared_.legacy_callers.RenderJson(shared_.options.legacy_callers_capacity),
+                     "application/json", req.version());
       break;
-    }
-    case RouteKind::kLegacyCallersReset:
+    case Action::kLegacyCallersText:
+      res = Rendered(shared_.legacy_callers.RenderText(shared_.options.legacy_callers_capacity),
+                     "text/plain; charset=utf-8", req.version());
+      break;
+    case Action::kResetLegacyCallers:
       shared_.legacy_callers.Reset();
       spdlog::info("conn={} peer={} legacy-caller report reset", label_.id, label_.peer);
-      res = Answer(facts, route, true);
       break;
-    default: res = Answer(facts, route, !shared_.draining.load(std::memory_order_relaxed));
+    case Action::kAnswer: break;
   }
   Finalize(res, keep_alive, req.method() == http::verb::head);
   Send(std::move(res), keep_alive);
@@ -232,18 +229,6 @@ void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
   }
 }
 
-std::optional<PolicyRule> Http1Session::ServedRule(const Route& route) const {
-  if (route.method_index < 0 || !shared_.transcoder || !shared_.policies.MayServe()) {
-    return std::nullopt;
-  }
-  const MethodInfo& method = shared_.methods.methods()[route.method_index];
-  if (method.type != RpcType::kUnary) return std::nullopt;  // streaming: always the 426
-  const auto snapshot = shared_.policies.Get();
-  const PolicyRule& rule = snapshot->Resolve(method.service, method.path);
-  if (Effective(rule, shared_.clock()) == Http1Policy::kReject) return std::nullopt;
-  return rule;
-}
-
 void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool keep_alive) {
   const auto& req = parser_->get();
   const MethodInfo& method = shared_.methods.methods()[route.method_index];
@@ -264,7 +249,7 @@ void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool ke
   // The call has its own deadline; the connection's next one starts with the answer.
   ClearDeadline();
   // The reply comes on a gRPC thread; the answer is written from this connection's strand.
-  DeprecationNotice notice{method.path, shared_.policies.Get()->loaded_at, rule.sunset, rule.link};
+  DeprecationNotice notice{method.path, rule.deprecated, rule.sunset, rule.link};
   cancel_ = shared_.transcoder->Call(
       method.path, req.body(), std::move(metadata), timeout,
       [self = shared_from_this(), route, policy = rule.policy, notice,
@@ -332,7 +317,8 @@ void Http1Session::SendError(http::status status, std::string_view message) {
   const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
   const bool too_large = status == http::status::request_header_fields_too_large ||
                          status == http::status::payload_too_large;
-  const int code = too_large ? kGrpcResourceExhausted : kGrpcInvalidArgument;
+  const auto code =
+      too_large ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::INVALID_ARGUMENT;
   Response res = JsonError(status, code, message, version);
   Finalize(res, false, false);
   Send(std::move(res), false);

@@ -43,8 +43,6 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void Respond(bool keep_alive, bool body_complete);
   // A 426 on a gRPC path: counted in metrics and the legacy-caller report.
   void CountRejection(const Route& route);
-  // The rule for a registered unary method, if its HTTP/1.x callers are to be served as JSON.
-  std::optional<PolicyRule> ServedRule(const Route& route) const;
   void Transcode(const Route& route, const PolicyRule& rule, bool keep_alive);
   void FinishTranscode(const Route& route, Http1Policy policy, const DeprecationNotice& notice,
                        TranscodeResult result, bool keep_alive);

@@ -5,7 +5,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include "http1_response.h"
+#include "json.h"
 
 namespace h2gate {
 namespace {

@@ -6,7 +6,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "http1_response.h"
+#include "json.h"
 
 namespace h2gate {
 namespace {
@@ -91,17 +91,23 @@ void LogEvent(spdlog::level::level_enum level, std::string_view msg,
 }
 
 bool LogLimiter::Allow(std::uint64_t* suppressed) {
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::steady_clock::now().time_since_epoch())
-                               .count();
-  std::int64_t window = window_.load(std::memory_order_relaxed);
-  if (window != now && window_.compare_exchange_strong(window, now, std::memory_order_relaxed)) {
-    used_.store(0, std::memory_order_relaxed);
-  }
-  if (used_.fetch_add(1, std::memory_order_relaxed) >= per_second_) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
+  const auto now =
+      static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+  // The second and the count of that second are one atomic word: moving to a new second and
+  // counting in it cannot interleave with another thread's call.
+  std::uint64_t state = state_.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    const auto window = static_cast<std::uint32_t>(state >> 32);
+    const std::uint32_t used = window == now ? static_cast<std::uint32_t>(state) : 0;
+    if (used >= per_second_) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    next = (std::uint64_t{now} << 32) | (used + 1);
+  } while (!state_.compare_exchange_weak(state, next, std::memory_order_relaxed));
   *suppressed = dropped_.exchange(0, std::memory_order_relaxed);
   return true;
 }

@@ -35,8 +35,7 @@ class LogLimiter {
 
  private:
   const std::uint32_t per_second_;
-  std::atomic<std::int64_t> window_{0};
-  std::atomic<std::uint32_t> used_{0};
+  std::atomic<std::uint64_t> state_{0};  // second (high 32 bits), calls allowed in it (low 32)
   std::atomic<std::uint64_t> dropped_{0};
 };
 

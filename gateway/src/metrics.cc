@@ -63,15 +63,14 @@ constexpr Family kMemoryDegraded{"h2gate_memory_degraded", "gauge",
                                  "1 while over the memory limit: new connections are refused."};
 constexpr Family kMemoryTrims{"h2gate_memory_trims_total", "counter",
                               "Times freed heap was returned to the system (malloc_trim)."};
+constexpr Family kUnsupportedMedia{
+    "h2gate_http1_unsupported_media_type_total", "counter",
+    "HTTP/1.x calls to a method served as JSON that sent another body (answered 415), by what "
+    "the Content-Type says the body is."};
 constexpr Family kTranscoded{"h2gate_http1_transcoded_total", "counter",
                              "HTTP/1.x JSON calls served by transcoding to gRPC, by policy and "
                              "gRPC status code."};
-constexpr std::size_t kGrpcCodes = 17;
-constexpr std::array<std::string_view, kGrpcCodes> kGrpcCodeNames = {
-    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
-    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
-    "DataLoss", "Unauthenticated"};
+constexpr std::size_t kGrpcCodes = kGrpcCodeCount;
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(SniffFailure::kCount)>
     kSniffFailureNames = {"timeout", "closed", "error"};
@@ -118,10 +117,6 @@ void AppendLabelValue(std::string& out, std::string_view v) {
 void AppendHeader(std::string& out, std::string_view name, std::string_view type,
                   std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-std::string_view GrpcCodeName(int code) {
-  return code >= 0 && code < static_cast<int>(kGrpcCodes) ? kGrpcCodeNames[code] : "Unknown";
 }
 
 std::string_view LimitName(Limit limit) { return kLimitNames[static_cast<std::size_t>(limit)]; }
@@ -295,6 +290,12 @@ void Metrics::Render(std::string& out) const {
     fmt::format_to(std::back_inserter(out), "{}{{kind=\"{}\"}} {}\n", kHttp2Abuse.name,
                    Http2AbuseName(abuse), http2_abuse.Value(abuse));
   }
+  Header(out, kUnsupportedMedia);
+  for (std::size_t i = 1; i < static_cast<std::size_t>(MediaKind::kCount); ++i) {  // not json
+    const auto media = static_cast<MediaKind>(i);
+    fmt::format_to(std::back_inserter(out), "{}{{content_type=\"{}\"}} {}\n",
+                   kUnsupportedMedia.name, MediaKindName(media), unsupported_media.Value(media));
+  }
   Header(out, kHttp2Guarded);
   line(kHttp2Guarded.name, http2_guarded.Value());
   Header(out, kMemoryLimit);
@@ -341,7 +342,7 @@ void Metrics::Render(std::string& out) const {
                        "{}{{grpc_service=\"{}\",grpc_method=\"{}\",policy=\"{}\","
                        "grpc_code=\"{}\"}} {}\n",
                        kTranscoded.name, info.service, info.method, warn ? "warn" : "allow",
-                       kGrpcCodeNames[code], count);
+                       GrpcCodeName(static_cast<int>(code)), count);
       }
     }
   }

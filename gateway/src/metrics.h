@@ -14,7 +14,9 @@
 #include <string_view>
 
 #include "grpc_path.h"
+#include "grpc_status.h"
 #include "h2_policer.h"
+#include "media.h"
 
 namespace h2gate {
 
@@ -95,8 +97,6 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view type
                   std::string_view help);
 // Appends `v` escaped for a label value of the text exposition format: \\, \" and \n.
 void AppendLabelValue(std::string& out, std::string_view v);
-// go-grpc-prometheus' name of a gRPC status code ("OK", "InvalidArgument", ...), or "Unknown".
-std::string_view GrpcCodeName(int code);
 
 class Metrics {
  public:
@@ -132,6 +132,7 @@ class Metrics {
   Counter handoffs;
   Counter handoff_failures;
   EnumCounter<StatusClass> http1_responses;
+  EnumCounter<MediaKind> unsupported_media;  // 415s, by what was sent instead of JSON
   EnumCounter<Http2Abuse> http2_abuse;
   Gauge http2_guarded;
   Gauge memory_limit_bytes;

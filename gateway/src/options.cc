@@ -243,6 +243,16 @@ const Flag kFlags[] = {
        o.http1_sunset = v;
        return "";
      }},
+    {"http1-deprecated", "H2GATE_HTTP1_DEPRECATED",
+     "RFC 3339 date HTTP/1.x JSON calls were (or will be) deprecated, sent by warn in the "
+     "Deprecation header (RFC 9745); empty: no Deprecation header",
+     [](const Options& o) { return o.http1_deprecated; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (!v.empty() && !ParseRfc3339(v))
+         return "not an RFC 3339 time (like 2027-03-01T00:00:00Z)";
+       o.http1_deprecated = v;
+       return "";
+     }},
     {"http1-policy-file", "H2GATE_HTTP1_POLICY_FILE",
      "file of per-service and per-method policies; re-read on SIGHUP; empty: none",
      [](const Options& o) { return o.http1_policy_file; },

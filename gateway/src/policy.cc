@@ -119,29 +119,42 @@ std::optional<PolicySet> ParsePolicyFile(std::string_view text, const PolicyRule
       *error = fmt::format("line {}: {}", number, why);
       return std::nullopt;
     };
-    if (words.size() < 2) return fail("expected SELECTOR POLICY [sunset=TIME] [link=URL]");
+    if (words.size() < 2) {
+      return fail("expected SELECTOR POLICY [deprecated=TIME] [sunset=TIME] [link=URL]");
+    }
     PolicyRule rule;
     const auto policy = ParsePolicyName(words[1]);
     if (!policy) return fail(fmt::format("unknown policy {:?} (reject, warn or allow)", words[1]));
     rule.policy = *policy;
     rule.link = defaults.link;
+    rule.deprecated = defaults.deprecated;
+    bool dated = false;
     for (std::size_t i = 2; i < words.size(); ++i) {
       const std::string_view w = words[i];
       if (w.starts_with("sunset=")) {
         rule.sunset = ParseRfc3339(w.substr(7));
         if (!rule.sunset)
           return fail(fmt::format("sunset {:?} is not an RFC 3339 time", w.substr(7)));
+      } else if (w.starts_with("deprecated=")) {
+        rule.deprecated = ParseRfc3339(w.substr(11));
+        dated = true;
+        if (!rule.deprecated)
+          return fail(fmt::format("deprecated {:?} is not an RFC 3339 time", w.substr(11)));
       } else if (w.starts_with("link=")) {
         rule.link = w.substr(5);
         if (!rule.link.starts_with("https://") && !rule.link.starts_with("http://")) {
           return fail(fmt::format("link {:?} is not an http(s) URL", rule.link));
         }
       } else {
-        return fail(fmt::format("unknown option {:?} (sunset= or link=)", w));
+        return fail(fmt::format("unknown option {:?} (deprecated=, sunset= or link=)", w));
       }
     }
     if (rule.sunset && rule.policy != Http1Policy::kWarn) {
       return fail("sunset= only applies to warn");
+    }
+    if (dated && rule.policy != Http1Policy::kWarn) return fail("deprecated= only applies to warn");
+    if (rule.deprecated && rule.sunset && *rule.deprecated > *rule.sunset) {
+      return fail("deprecated= is after sunset=: a call stops working only after it is deprecated");
     }
     const std::string_view selector = words[0];
     if (selector == "*") {

@@ -24,6 +24,9 @@ struct PolicyRule {
   Http1Policy policy = Http1Policy::kReject;
   std::optional<SystemTime> sunset;  // warn only: from then on, behaves as reject
   std::string link;                  // migration guide, sent as Link: <...>; rel="deprecation"
+  // warn only: the date the HTTP/1.x surface was (or will be) deprecated, sent as the
+  // Deprecation header (RFC 9745). Configured, so every pod and every restart says the same.
+  std::optional<SystemTime> deprecated;
 };
 
 // The policy a caller gets now: warn past its sunset is reject.
@@ -31,7 +34,6 @@ Http1Policy Effective(const PolicyRule& rule, SystemTime now);
 
 // Rules by specificity: a method's, else its service's, else the default.
 struct PolicySet {
-  SystemTime loaded_at;  // when these rules took effect: the Deprecation date of warn rules
   PolicyRule fallback;
   std::map<std::string, PolicyRule, std::less<>> services;  // "pkg.Service"
   std::map<std::string, PolicyRule, std::less<>> methods;   // "/pkg.Service/Method"
@@ -40,9 +42,10 @@ struct PolicySet {
 };
 
 // Parses a policy file (format in README.md, "Migration mode"). Lines are
-//   SELECTOR POLICY [sunset=RFC3339] [link=URL]
+//   SELECTOR POLICY [deprecated=RFC3339] [sunset=RFC3339] [link=URL]
 // with SELECTOR "*", "pkg.Service" or "/pkg.Service/Method". `defaults` holds the flags' rule,
-// which "*" overrides. On error, `error` says "line N: why" and the result is empty.
+// which "*" overrides; other rules inherit its link and deprecated date. On error, `error` says
+// "line N: why" and the result is empty.
 std::optional<PolicySet> ParsePolicyFile(std::string_view text, const PolicyRule& defaults,
                                          std::string* error);
 

@@ -9,7 +9,9 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/byte_buffer.h>
 
-#include "http1_response.h"
+#include "grpc_path.h"
+#include "grpc_status.h"
+#include "json.h"
 
 namespace h2gate {
 namespace {
@@ -17,11 +19,8 @@ namespace {
 using google::protobuf::Message;
 using google::protobuf::MethodDescriptor;
 
-TranscodeResult Error(int code, std::string_view message) {
-  std::string body = fmt::format("{{\"code\":{},\"message\":", code);
-  AppendJsonString(body, message);
-  body += ",\"details\":[]}\n";
-  return {HttpStatusForGrpc(code), code, std::move(body)};
+TranscodeResult Error(grpc::StatusCode code, std::string_view message) {
+  return {HttpStatusForGrpc(code), code, StatusJson(code, message)};
 }
 
 // State of one call, alive until gRPC reports completion.
@@ -35,31 +34,12 @@ struct Pending {
 
 }  // namespace
 
-unsigned HttpStatusForGrpc(int code) {
-  static constexpr unsigned kStatus[] = {
-      200,  // OK
-      499,  // CANCELLED
-      500,  // UNKNOWN
-      400,  // INVALID_ARGUMENT
-      504,  // DEADLINE_EXCEEDED
-      404,  // NOT_FOUND
-      409,  // ALREADY_EXISTS
-      403,  // PERMISSION_DENIED
-      429,  // RESOURCE_EXHAUSTED
-      400,  // FAILED_PRECONDITION
-      409,  // ABORTED
-      400,  // OUT_OF_RANGE
-      501,  // UNIMPLEMENTED
-      500,  // INTERNAL
-      503,  // UNAVAILABLE
-      500,  // DATA_LOSS
-      401,  // UNAUTHENTICATED
-  };
-  return code >= 0 && code < 17 ? kStatus[code] : 500;
-}
-
 std::optional<Duration> ParseGrpcTimeout(std::string_view v) {
+  // TimeoutValue is one to eight ASCII digits (gRPC's PROTOCOL-HTTP2.md): no sign, no space.
   if (v.size() < 2 || v.size() > 9) return std::nullopt;
+  for (char c : v.substr(0, v.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
   std::int64_t n = 0;
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size() - 1, n);
   if (ec != std::errc() || end != v.data() + v.size() - 1 || n < 0) return std::nullopt;
@@ -98,7 +78,7 @@ std::function<void()> Transcoder::Call(std::string_view path, std::string_view j
                                        std::function<void(TranscodeResult)> done) {
   const MethodDescriptor* method = Find(path);
   if (method == nullptr) {
-    done(Error(12, fmt::format("{} cannot be called as JSON", path)));
+    done(Error(grpc::StatusCode::UNIMPLEMENTED, fmt::format("{} cannot be called as JSON", path)));
     return {};
   }
   auto* factory = google::protobuf::MessageFactory::generated_factory();
@@ -108,8 +88,9 @@ std::function<void()> Transcoder::Call(std::string_view path, std::string_view j
   const auto parsed = google::protobuf::util::JsonStringToMessage(
       json.empty() ? std::string_view("{}") : json, request.get(), options);
   if (!parsed.ok()) {
-    done(Error(3, fmt::format("request body is not a valid {} in JSON: {}",
-                              method->input_type()->full_name(), parsed.message().as_string())));
+    done(Error(grpc::StatusCode::INVALID_ARGUMENT,
+               fmt::format("request body is not a valid {} in JSON: {}",
+                           method->input_type()->full_name(), parsed.message().as_string())));
     return {};
   }
 
@@ -137,7 +118,8 @@ std::function<void()> Transcoder::Call(std::string_view path, std::string_view j
                     std::string json;
                     if (!pending->reply->ParseFromString(bytes) ||
                         !google::protobuf::util::MessageToJsonString(*pending->reply, &json).ok()) {
-                      return pending->done(Error(13, "the reply could not be converted to JSON"));
+                      return pending->done(Error(grpc::StatusCode::INTERNAL,
+                                                 "the reply could not be converted to JSON"));
                     }
                     json += '\n';
                     pending->done({200, 0, std::move(json)});

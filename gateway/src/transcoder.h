@@ -14,6 +14,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/generic/generic_stub.h>
 
+#include "grpc_status.h"
 #include "h2gate/gateway.h"
 
 namespace google::protobuf {
@@ -32,9 +33,6 @@ struct TranscodeResult {
   int grpc_code = 0;
   std::string body;  // JSON
 };
-
-// grpc-gateway's mapping from gRPC status codes to HTTP statuses.
-unsigned HttpStatusForGrpc(int code);
 
 class Transcoder {
  public:

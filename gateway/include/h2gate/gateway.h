@@ -67,8 +67,9 @@ struct Options {
   // Migration mode: what HTTP/1.x JSON callers of unary gRPC methods get.
   std::string http1_policy = "reject";  // reject (426), warn (serve, with deprecation), allow
   std::string http1_sunset;             // RFC 3339: warn turns into reject then
-  std::string http1_policy_file;        // per-service and per-method rules; reloaded on SIGHUP
-  std::string migration_link;           // URL of the migration guide, for Link headers
+  std::string http1_deprecated;   // RFC 3339: the Deprecation date warn answers carry; empty: none
+  std::string http1_policy_file;  // per-service and per-method rules; reloaded on SIGHUP
+  std::string migration_link;     // URL of the migration guide, for Link headers
   Duration transcode_timeout{10000};  // deadline of a JSON call; a grpc-timeout can only shorten it
   std::string log_level = "info";     // trace, debug, info, warn, error, critical, off
   std::string log_format = "text";    // text or json
