@@ -1,4 +1,4 @@
-#include "cidr.h"
+#include "config/cidr.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "connection.h"
+#include "front/connection.h"
 
 #include <gtest/gtest.h>
 

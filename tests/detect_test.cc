@@ -1,4 +1,4 @@
-#include "detect.h"
+#include "front/detect.h"
 
 #include <gtest/gtest.h>
 

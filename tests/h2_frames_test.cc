@@ -1,4 +1,4 @@
-#include "h2_frames.h"
+#include "front/h2_frames.h"
 
 #include <gtest/gtest.h>
 

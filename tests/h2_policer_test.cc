@@ -1,4 +1,4 @@
-#include "h2_policer.h"
+#include "front/h2_policer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-#include "http1_response.h"
-#include "json.h"
+#include "http1/http1_response.h"
+#include "call/json.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>

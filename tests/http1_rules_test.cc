@@ -1,6 +1,6 @@
 // RFC 9112 §2–§7 and RFC 9110's request rules a server must enforce, one row each. Rules the
 // parser (Boost.Beast) already enforces are rows of the end-to-end table in http1_e2e_test.cc.
-#include "http1_rules.h"
+#include "http1/http1_rules.h"
 
 #include <gtest/gtest.h>
 

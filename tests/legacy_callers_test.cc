@@ -1,4 +1,4 @@
-#include "legacy_callers.h"
+#include "policy/legacy_callers.h"
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "support/fixture.h"
 #include "support/net.h"
 #include "support/process.h"

@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "host_port.h"
-#include "log.h"
-#include "transcoder.h"
+#include "call/transcoder.h"
+#include "config/host_port.h"
+#include "obs/log.h"
 
 namespace h2gate {
 namespace {

@@ -2,7 +2,7 @@
 // the same function the HTTP/1 session executes and the fuzzer drives.
 #include <gtest/gtest.h>
 
-#include "router.h"
+#include "route/router.h"
 
 namespace h2gate {
 namespace {

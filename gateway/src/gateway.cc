@@ -22,13 +22,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "connection.h"
-#include "grpc_embed.h"
-#include "host_port.h"
-#include "http1_response.h"
-#include "listener.h"
-#include "log.h"
-#include "memory_guard.h"
+#include "config/host_port.h"
+#include "front/connection.h"
+#include "front/grpc_embed.h"
+#include "front/listener.h"
+#include "front/memory_guard.h"
+#include "http1/http1_response.h"
+#include "obs/log.h"
 #include "version.h"
 
 namespace h2gate {

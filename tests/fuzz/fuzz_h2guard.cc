@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "h2_frames.h"
-#include "h2_policer.h"
+#include "front/h2_frames.h"
+#include "front/h2_policer.h"
 
 using namespace h2gate;
 

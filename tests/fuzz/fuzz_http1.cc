@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "http1_response.h"
-#include "http1_rules.h"
-#include "router.h"
+#include "http1/http1_response.h"
+#include "http1/http1_rules.h"
+#include "route/router.h"
 
 namespace http = boost::beast::http;
 namespace {

@@ -1,4 +1,4 @@
-#include "h2_frames.h"
+#include "support/h2_frames.h"
 
 namespace h2gate::testing {
 

@@ -1,0 +1,145 @@
+// What every connection of the front listener shares, and the per-connection bookkeeping.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "call/transcoder.h"
+#include "config/cidr.h"
+#include "front/h2_policer.h"
+#include "h2gate/gateway.h"
+#include "obs/grpc_metrics.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "policy/legacy_callers.h"
+#include "policy/policy.h"
+
+namespace h2gate {
+
+// Where HTTP/2 connections go: the embedded gRPC server (GrpcHandoff), or the guard's socket
+// pair end in front of it.
+class HandoffTarget {
+ public:
+  virtual ~HandoffTarget() = default;
+  // Takes ownership of `fd` (non-blocking) and the bytes already read from it. gRPC's acceptor
+  // reports nothing back (it closes an fd it cannot serve itself), so true only says the fd is
+  // no longer ours.
+  virtual bool Handoff(int fd, std::string_view bytes_read) = 0;
+};
+
+// Owned by the gateway; outlives every connection.
+struct Shared {
+  explicit Shared(Options o)
+      : options(std::move(o)),
+        http2_limits(LimitsOf(options)),
+        guard_exempt(
+            CidrList::Parse(options.http2_guard_exempt, &guard_exempt_error).value_or(CidrList())),
+        legacy_callers(options.legacy_callers_capacity) {}
+  static Http2Limits LimitsOf(const Options& o) {
+    Http2Limits limits;
+    limits.max_concurrent_streams = o.http2_max_concurrent_streams;
+    limits.reset_burst = o.http2_reset_burst;
+    limits.reset_rate = o.http2_reset_rate;
+    return limits;
+  }
+  const Options options;
+  const Http2Limits http2_limits;
+  std::string guard_exempt_error;  // set if options.http2_guard_exempt is not a list; Start fails
+  const CidrList guard_exempt;
+  Metrics metrics;
+  GrpcMetrics grpc_metrics;
+  LegacyCallers legacy_callers;
+  PolicyStore policies{PolicySet{}};
+  std::unique_ptr<Transcoder> transcoder;  // set once gRPC runs
+  std::function<SystemTime()> clock = [] { return std::chrono::system_clock::now(); };
+  // The 426 for a POST over HTTP/1.1 to each registered method, whole on the wire:
+  // [method_index][keep_alive].
+  std::vector<std::array<std::string, 2>> reject_wire;
+  MethodTable methods;
+  HandoffTarget* handoff = nullptr;
+  std::atomic<bool> draining{false};
+  std::atomic<bool> memory_degraded{false};  // over --memory-limit: new connections refused
+  std::atomic<bool> trim_requested{false};   // an abusive connection was cut: return its memory
+  // HTTP/1.x JSON calls from their start until their answer is written: a drain waits for them.
+  std::atomic<int> transcodes_in_flight{0};
+  std::atomic<std::uint64_t> next_connection_id{1};
+  LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
+  LogLimiter error_log{20};
+};
+
+// The whole /metrics page: the gateway's, the process's and the embedded gRPC server's.
+inline std::string RenderMetrics(const Shared& shared) {
+  std::string out;
+  out.reserve(16384);
+  shared.metrics.Render(out);
+  shared.grpc_metrics.Render(out);
+  return out;
+}
+
+// A listener's cap on the connections it holds at once. The check and the count are one atomic
+// step, so no number of I/O threads can take more slots than `max`.
+class ConnectionLimiter {
+ public:
+  explicit ConnectionLimiter(int max) : max_(max) {}
+  bool TryAcquire() {
+    int open = open_.load(std::memory_order_relaxed);
+    do {
+      if (open >= max_) return false;
+    } while (!open_.compare_exchange_weak(open, open + 1, std::memory_order_relaxed));
+    return true;
+  }
+  void Release() { open_.fetch_sub(1, std::memory_order_relaxed); }
+  int open() const { return open_.load(std::memory_order_relaxed); }
+  int max() const { return max_; }
+
+ private:
+  const int max_;
+  std::atomic<int> open_{0};
+};
+
+// The token of one held connection: a slot of its listener's limiter, counted in
+// h2gate_connections_open while some session owns the connection. An empty slot (a connection
+// that goes to gRPC at once) holds nothing.
+class ConnectionSlot {
+ public:
+  ConnectionSlot() = default;
+  // A slot of `limiter`, or an empty one if the limiter is full.
+  static ConnectionSlot TryAcquire(ConnectionLimiter& limiter, Metrics& metrics) {
+    ConnectionSlot slot;
+    if (!limiter.TryAcquire()) return slot;
+    slot.limiter_ = &limiter;
+    slot.metrics_ = &metrics;
+    metrics.connections_open.Add(1);
+    return slot;
+  }
+  ConnectionSlot(ConnectionSlot&& other) noexcept
+      : limiter_(std::exchange(other.limiter_, nullptr)),
+        metrics_(std::exchange(other.metrics_, nullptr)) {}
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() { Release(); }
+  bool held() const { return limiter_ != nullptr; }
+  void Release() {
+    if (limiter_ == nullptr) return;
+    limiter_->Release();
+    metrics_->connections_open.Add(-1);
+    limiter_ = nullptr;
+    metrics_ = nullptr;
+  }
+
+ private:
+  ConnectionLimiter* limiter_ = nullptr;
+  Metrics* metrics_ = nullptr;
+};
+
+// Identifies a connection in every log line: "conn=42 peer=127.0.0.1:5555".
+struct ConnectionLabel {
+  std::uint64_t id = 0;
+  std::string peer;     // "ip:port", "[v6]:port"
+  std::string peer_ip;  // the address alone, as legacy callers are keyed
+  boost::asio::ip::address peer_address;
+};
+
+}  // namespace h2gate

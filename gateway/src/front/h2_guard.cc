@@ -1,0 +1,240 @@
+#include "front/h2_guard.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace h2gate {
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// One read takes what a busy gRPC connection has buffered; shared by every guard on the thread,
+// so an idle connection holds no buffer of its own.
+constexpr std::size_t kChunk = 65536;
+// An abusive client gets this long to read its GOAWAY before the connection is closed.
+constexpr auto kLinger = std::chrono::seconds(1);
+
+ssize_t Recv(int fd, char* data, std::size_t size) {
+  ssize_t n;
+  do n = ::recv(fd, data, size, 0);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+ssize_t Send(int fd, const char* data, std::size_t size) {
+  ssize_t n;
+  do n = ::send(fd, data, size, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+}  // namespace
+
+bool StartGuarded(int client_fd, std::string_view bytes_read, const net::ip::tcp& protocol,
+                  const net::any_io_executor& executor, Shared& shared,
+                  const ConnectionLabel& label) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+    shared.metrics.handoff_failures.Inc();
+    std::uint64_t suppressed = 0;
+    if (shared.error_log.Allow(&suppressed)) {
+      spdlog::error(
+          "conn={} peer={} closed: no socket pair for the HTTP/2 guard: {} ({} similar "
+          "suppressed)",
+          label.id, label.peer, std::strerror(errno), suppressed);
+    }
+    ::close(client_fd);
+    return false;
+  }
+  boost::system::error_code ec;
+  net::ip::tcp::socket client(executor);
+  client.assign(protocol, client_fd, ec);
+  net::local::stream_protocol::socket grpc(executor);
+  if (!ec) grpc.assign(net::local::stream_protocol(), pair[0], ec);
+  if (ec) {
+    ::close(pair[0]);
+    ::close(pair[1]);
+    if (!client.is_open()) ::close(client_fd);
+    shared.metrics.handoff_failures.Inc();
+    return false;
+  }
+  auto guard = std::make_shared<H2Guard>(std::move(client), std::move(grpc), shared, label);
+  shared.handoff->Handoff(pair[1], {});  // gRPC owns that end from here
+  shared.metrics.handoffs.Inc();
+  guard->Start(bytes_read);
+  return true;
+}
+
+H2Guard::H2Guard(net::ip::tcp::socket client, net::local::stream_protocol::socket grpc,
+                 Shared& shared, ConnectionLabel label)
+    : client_(std::move(client)),
+      grpc_(std::move(grpc)),
+      shared_(shared),
+      label_(std::move(label)),
+      policer_(shared.http2_limits) {
+  shared_.metrics.http2_guarded.Add(1);
+}
+
+H2Guard::~H2Guard() { shared_.metrics.http2_guarded.Add(-1); }
+
+int H2Guard::SourceFd(const Direction& d) {
+  return d.from_client ? client_.native_handle() : grpc_.native_handle();
+}
+int H2Guard::DestinationFd(const Direction& d) {
+  return d.from_client ? grpc_.native_handle() : client_.native_handle();
+}
+
+void H2Guard::Start(std::string_view bytes_read) {
+  if (!bytes_read.empty()) {
+    if (!Inspect(up_, bytes_read)) return;
+    Forward(up_, bytes_read);
+  } else {
+    WaitReadable(up_);
+  }
+  WaitReadable(down_);
+}
+
+// Runs `then(*this)` once the client's socket (or gRPC's end) is ready; not once cut.
+template <typename Then>
+void H2Guard::WaitOn(bool client_side, net::socket_base::wait_type what, Then then) {
+  auto handler = [self = shared_from_this(), then](boost::system::error_code ec) {
+    if (ec || self->cut_) return;
+    then(*self);
+  };
+  if (client_side) {
+    client_.async_wait(what, std::move(handler));
+  } else {
+    grpc_.async_wait(what, std::move(handler));
+  }
+}
+
+void H2Guard::WaitReadable(Direction& d) {
+  WaitOn(d.from_client, net::socket_base::wait_read, [&d](H2Guard& g) { g.OnReadable(d); });
+}
+
+void H2Guard::OnReadable(Direction& d) {
+  thread_local char chunk[kChunk];
+  const ssize_t n = Recv(SourceFd(d), chunk, sizeof chunk);
+  if (n < 0 && WouldBlock()) return WaitReadable(d);
+  if (n <= 0) return n == 0 ? EndOf(d) : CloseAll();
+  const std::string_view bytes(chunk, static_cast<std::size_t>(n));
+  if (!Inspect(d, bytes)) return;
+  Forward(d, bytes);
+}
+
+bool H2Guard::Inspect(Direction& d, std::string_view bytes) {
+  const auto now = Clock::now();
+  std::optional<Http2Abuse> abuse;
+  if (d.from_client) {
+    d.reader.Feed(bytes, [&](const h2::Frame& f) {
+      abuse = policer_.FromClient(f, now);
+      return !abuse;
+    });
+  } else {
+    d.reader.Feed(bytes, [&](const h2::Frame& f) {
+      policer_.FromServer(f, now);
+      return true;
+    });
+    abuse = policer_.TakeServerAbuse();
+  }
+  if (!abuse) return true;
+  Cut(*abuse);
+  return false;
+}
+
+void H2Guard::Forward(Direction& d, std::string_view bytes) {
+  const ssize_t n = Send(DestinationFd(d), bytes.data(), bytes.size());
+  if (n < 0 && !WouldBlock()) return CloseAll();
+  const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+  if (sent == bytes.size()) return WaitReadable(d);
+  // The destination is full: hold the rest and read no more from the source until it drains,
+  // so a slow reader on either side costs at most one chunk here.
+  d.pending.assign(bytes.substr(sent));
+  WaitOn(!d.from_client, net::socket_base::wait_write, [&d](H2Guard& g) { g.OnWritable(d); });
+}
+
+void H2Guard::OnWritable(Direction& d) {
+  std::string rest = std::move(d.pending);
+  d.pending = std::string();  // gives the chunk's memory back once it is through
+  Forward(d, rest);
+}
+
+void H2Guard::EndOf(Direction& d) {
+  // Half-close the other side: gRPC ends the transport on EOF, a client reads the last frames.
+  ::shutdown(DestinationFd(d), SHUT_WR);
+  d.done = true;
+  if (up_.done && down_.done) return CloseAll();
+  // gRPC ended the connection (GOAWAY, drain, age): the client gets a moment to close its side.
+  if (!d.from_client && !linger_) {
+    linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kLinger);
+    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->CloseAll();
+    });
+  }
+}
+
+void H2Guard::Cut(Http2Abuse abuse) {
+  cut_ = true;
+  shared_.metrics.http2_abuse.Inc(abuse);
+  shared_.trim_requested.store(true, std::memory_order_relaxed);
+  std::uint64_t suppressed = 0;
+  if (shared_.rejection_log.Allow(&suppressed)) {
+    spdlog::warn(
+        "conn={} peer={} HTTP/2 connection cut: {} ({} streams open, last stream {}); GOAWAY "
+        "ENHANCE_YOUR_CALM ({} similar suppressed)",
+        label_.id, label_.peer, Http2AbuseName(abuse), policer_.open_streams(),
+        policer_.last_client_stream(), suppressed);
+  }
+  // gRPC's end sees EOF and cancels every call of the connection at once.
+  boost::system::error_code ignored;
+  grpc_.close(ignored);
+  // The GOAWAY goes out only where it cannot land inside a frame the server was sending.
+  if (down_.pending.empty() && down_.reader.AtBoundary()) {
+    const std::string goaway =
+        h2::Goaway(policer_.last_client_stream(), h2::ErrorCode::kEnhanceYourCalm,
+                   std::string("h2gate: ") + std::string(Http2AbuseName(abuse)));
+    (void)Send(client_.native_handle(), goaway.data(), goaway.size());
+  }
+  ::shutdown(client_.native_handle(), SHUT_WR);
+  // Read and drop what the client still sends for a moment, so that closing with unread bytes
+  // does not turn into a reset that destroys the GOAWAY before the client reads it.
+  if (linger_) linger_->cancel();
+  linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kLinger);
+  linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->CloseAll();
+  });
+  Discard();
+}
+
+void H2Guard::Discard() {
+  client_.async_wait(net::socket_base::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       if (ec) return;
+                       thread_local char sink[kChunk];
+                       ssize_t n = 0;
+                       for (int i = 0; i < 16; ++i) {  // bounded: a fast sender yields the thread
+                         n = Recv(self->client_.native_handle(), sink, sizeof sink);
+                         if (n <= 0) break;
+                       }
+                       if (n > 0) return self->Discard();
+                       if (n < 0 && WouldBlock()) return self->Discard();
+                       self->CloseAll();
+                     });
+}
+
+void H2Guard::CloseAll() {
+  boost::system::error_code ignored;
+  if (linger_) linger_->cancel();
+  client_.close(ignored);
+  grpc_.close(ignored);
+}
+
+}  // namespace h2gate

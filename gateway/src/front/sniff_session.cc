@@ -1,0 +1,263 @@
+#include "front/sniff_session.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
+
+#include "front/h2_guard.h"
+#include "http1/http1_session.h"
+
+namespace h2gate {
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+// One look takes what the client sent with its first packets; a gRPC client's preface, SETTINGS
+// and first HEADERS fit easily.
+constexpr std::size_t kSniffReadSize = 4096;
+
+SniffOutcome OutcomeOf(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp2: return SniffOutcome::kHttp2;
+    case Protocol::kHttp1: return SniffOutcome::kHttp1;
+    case Protocol::kTls: return SniffOutcome::kTls;
+    case Protocol::kUnknown:
+    case Protocol::kNeedMore: break;
+  }
+  return SniffOutcome::kUnknown;
+}
+
+// Reads (or with MSG_PEEK, looks) without blocking: > 0 bytes, 0 at end of stream, -1 with
+// errno set.
+ssize_t ReadSome(int fd, char* data, std::size_t size, int flags = 0) {
+  ssize_t n;
+  do {
+    n = ::recv(fd, data, size, flags);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+bool WouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
+
+void CountDecided(Shared& shared, Protocol protocol, Clock::time_point started) {
+  shared.metrics.ObserveSniff(OutcomeOf(protocol), Clock::now() - started);
+  shared.metrics.CountProtocol(ProtocolName(protocol));
+}
+
+// The client closed or the connection failed before its protocol was known.
+void CountEnded(Shared& shared, const ConnectionLabel& label, Clock::time_point started, int error,
+                std::size_t bytes) {
+  const bool closed = error == 0 || error == ECONNRESET;
+  shared.metrics.sniff_failures.Inc(closed ? SniffFailure::kClosed : SniffFailure::kError);
+  shared.metrics.ObserveSniff(closed ? SniffOutcome::kClosed : SniffOutcome::kError,
+                              Clock::now() - started);
+  SPDLOG_DEBUG("conn={} peer={} closed while sniffing after {} bytes: {}", label.id, label.peer,
+               bytes, error == 0 ? "end of stream" : std::strerror(error));
+}
+
+// TLS and unknown first bytes: the caller closes the connection; the log says why.
+void LogRejected(Shared& shared, const ConnectionLabel& label, Protocol protocol) {
+  std::uint64_t suppressed = 0;
+  if (!shared.rejection_log.Allow(&suppressed)) return;
+  if (protocol == Protocol::kTls) {
+    spdlog::warn(
+        "conn={} peer={} closed: TLS ClientHello on a plaintext port; h2gate serves h2c, so "
+        "terminate TLS in front of it or connect without TLS ({} similar suppressed)",
+        label.id, label.peer, suppressed);
+  } else {
+    spdlog::warn(
+        "conn={} peer={} closed: first bytes are neither HTTP/2 nor HTTP/1.x ({} similar "
+        "suppressed)",
+        label.id, label.peer, suppressed);
+  }
+}
+
+// Passes an HTTP/2 connection (`fd`, non-blocking) and the bytes read from it to gRPC: behind
+// the guard, or untouched if the source is exempt (--http2-guard-exempt).
+void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label, int fd,
+             std::string_view bytes, const net::ip::tcp& protocol,
+             const net::any_io_executor& executor) {
+  slot.Release();
+  if (!shared.guard_exempt.Contains(label.peer_address)) {
+    StartGuarded(fd, bytes, protocol, executor, shared, label);
+    return;
+  }
+  if (shared.handoff->Handoff(fd, bytes)) {
+    shared.metrics.handoffs.Inc();
+    SPDLOG_DEBUG("conn={} peer={} handed to gRPC with {} bytes read", label.id, label.peer,
+                 bytes.size());
+  } else {
+    shared.metrics.handoff_failures.Inc();
+  }
+}
+
+}  // namespace
+
+void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_executor& executor,
+                     Shared& shared, ConnectionSlot slot, ConnectionLabel label) {
+  const auto started = Clock::now();
+  char bytes[kSniffReadSize];
+  // Peeked, not read: an HTTP/2 connection reaches gRPC with its bytes still in the socket, so
+  // a gRPC poller thread reads them and runs the call where it read it. Bytes handed over with
+  // the fd are parsed on our thread instead, and the call then crosses to gRPC's threads: twice
+  // the wake-ups per connection (bench/README.md).
+  ssize_t n = ReadSome(fd, bytes, sizeof bytes, MSG_PEEK);
+  if (n > 0 && Detect(std::string_view(bytes, static_cast<std::size_t>(n))) == Protocol::kHttp2) {
+    CountDecided(shared, Protocol::kHttp2, started);
+    return HandOff(shared, slot, label, fd, {}, protocol, executor);
+  }
+  if (n > 0) n = ReadSome(fd, bytes, sizeof bytes);  // anything else is ours: take the bytes
+  std::string_view data;
+  if (n > 0) {
+    data = std::string_view(bytes, static_cast<std::size_t>(n));
+    const Protocol p = Detect(data);
+    if (p == Protocol::kHttp2) {  // more bytes arrived between the two calls
+      CountDecided(shared, p, started);
+      return HandOff(shared, slot, label, fd, data, protocol, executor);
+    }
+    if (p == Protocol::kTls || p == Protocol::kUnknown) {
+      CountDecided(shared, p, started);
+      LogRejected(shared, label, p);
+      ::close(fd);
+      return;
+    }
+  } else if (n == 0 || !WouldBlock(errno)) {
+    CountEnded(shared, label, started, n == 0 ? 0 : errno, 0);
+    ::close(fd);
+    return;
+  }
+  // HTTP/1.x, too few bytes to tell, or none yet: the event loop takes the connection over.
+  net::ip::tcp::socket socket(executor);
+  boost::system::error_code ec;
+  socket.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    CountEnded(shared, label, started, ec.value(), data.size());
+    return;
+  }
+  std::make_shared<SniffSession>(std::move(socket), data, shared, std::move(slot), std::move(label),
+                                 started)
+      ->Start();
+}
+
+SniffSession::SniffSession(net::ip::tcp::socket socket, std::string_view bytes, Shared& shared,
+                           ConnectionSlot slot, ConnectionLabel label, Clock::time_point started)
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      shared_(shared),
+      slot_(std::move(slot)),
+      label_(std::move(label)),
+      started_(started) {
+  if (!bytes.empty()) {
+    buffer_.commit(
+        net::buffer_copy(buffer_.prepare(bytes.size()), net::buffer(bytes.data(), bytes.size())));
+  }
+}
+
+void SniffSession::Start() {
+  // Everything about this connection happens on its strand, including the first step.
+  net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->Begin(); });
+}
+
+void SniffSession::Begin() {
+  if (buffer_.size() > 0) {
+    const auto data = buffer_.cdata();
+    const Protocol p = Detect(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (p != Protocol::kNeedMore) {
+      CountDecided(shared_, p, started_);
+      return Dispatch(p);
+    }
+  }
+  timer_.expires_at(started_ + shared_.options.sniff_timeout);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: the protocol was decided
+    self->timed_out_ = true;
+    boost::system::error_code ignored;
+    self->socket_.close(ignored);
+  });
+  WaitReadable();
+}
+
+void SniffSession::WaitReadable() {
+  // Waiting for readiness instead of reading keeps idle connections buffer-free; bytes are read
+  // (not peeked) once available, so a partial preface does not wake us up again and again.
+  socket_.async_wait(
+      net::socket_base::wait_read,
+      [self = shared_from_this()](boost::system::error_code ec) { self->OnReadable(ec); });
+}
+
+void SniffSession::OnReadable(boost::system::error_code ec) {
+  if (timed_out_) {
+    shared_.metrics.sniff_failures.Inc(SniffFailure::kTimeout);
+    shared_.metrics.ObserveSniff(SniffOutcome::kTimeout, Clock::now() - started_);
+    shared_.metrics.limits.Inc(Limit::kSniffTimeout);
+    SPDLOG_DEBUG("conn={} peer={} closed: no protocol within the sniff timeout", label_.id,
+                 label_.peer);
+    return;
+  }
+  ssize_t n = -1;
+  int error = ec.value();
+  if (!ec) {
+    const auto space = buffer_.prepare(kSniffReadSize);
+    n = ReadSome(socket_.native_handle(), static_cast<char*>(space.data()), space.size());
+    if (n < 0 && WouldBlock(errno)) return WaitReadable();  // a spurious wake-up
+    if (n < 0) error = errno;
+  }
+  if (n <= 0) {  // end of stream (error 0), or an error
+    timer_.cancel();
+    return CountEnded(shared_, label_, started_, error, buffer_.size());
+  }
+  buffer_.commit(static_cast<std::size_t>(n));
+  const auto data = buffer_.cdata();
+  const Protocol protocol =
+      Detect(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  if (protocol == Protocol::kNeedMore) return WaitReadable();
+  timer_.cancel();
+  CountDecided(shared_, protocol, started_);
+  Dispatch(protocol);
+}
+
+void SniffSession::Dispatch(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kHttp2: return HandToGrpc();
+    case Protocol::kHttp1:
+      std::make_shared<Http1Session>(std::move(socket_), std::move(buffer_), shared_,
+                                     std::move(slot_), std::move(label_))
+          ->Start();
+      return;
+    case Protocol::kTls:
+    case Protocol::kUnknown:
+    case Protocol::kNeedMore: return LogRejected(shared_, label_, protocol);
+  }
+}
+
+void SniffSession::HandToGrpc() {
+  boost::system::error_code ignored;
+  const auto protocol = socket_.local_endpoint(ignored).protocol();
+  const auto executor = socket_.get_executor();
+  boost::system::error_code ec;
+  const int fd = socket_.release(ec);
+  if (ec) {
+    shared_.metrics.handoff_failures.Inc();
+    spdlog::error("conn={} peer={} hand-off failed: {}", label_.id, label_.peer, ec.message());
+    return;
+  }
+  // gRPC's event engine expects a non-blocking fd; a blocking one would stall its poller.
+  const int flags = ::fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
+    shared_.metrics.handoff_failures.Inc();
+    spdlog::error("conn={} peer={} hand-off failed: fcntl O_NONBLOCK", label_.id, label_.peer);
+    ::close(fd);
+    return;
+  }
+  const auto data = buffer_.cdata();
+  HandOff(shared_, slot_, label_, fd,
+          std::string_view(static_cast<const char*>(data.data()), data.size()), protocol, executor);
+}
+
+}  // namespace h2gate

@@ -1,0 +1,53 @@
+// The first phase of every connection: read until the protocol is known, then pass the socket
+// and every byte read to the next owner (gRPC for HTTP/2, Http1Session for HTTP/1.x).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "front/connection.h"
+#include "front/detect.h"
+
+namespace h2gate {
+
+// Takes a freshly accepted connection (`fd`: non-blocking, owned from here on). Most clients
+// send their first bytes right behind the handshake, so it looks at once: a connection those
+// bytes decide is passed on without ever being registered with the event loop (an HTTP/2 one
+// goes straight to gRPC, its bytes unread). Otherwise a SniffSession waits for more, under the
+// sniff deadline.
+void StartConnection(int fd, const boost::asio::ip::tcp& protocol,
+                     const boost::asio::any_io_executor& executor, Shared& shared,
+                     ConnectionSlot slot, ConnectionLabel label);
+
+class SniffSession : public std::enable_shared_from_this<SniffSession> {
+ public:
+  // `bytes`: what was read before the session started (not yet enough to decide).
+  SniffSession(boost::asio::ip::tcp::socket socket, std::string_view bytes, Shared& shared,
+               ConnectionSlot slot, ConnectionLabel label,
+               std::chrono::steady_clock::time_point started);
+  void Start();
+
+ private:
+  void Begin();
+  void WaitReadable();
+  void OnReadable(boost::system::error_code ec);
+  void Dispatch(Protocol protocol);
+  void HandToGrpc();
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  // Allocated on the first readable event: a silent connection costs no buffer.
+  boost::beast::flat_buffer buffer_;
+  Shared& shared_;
+  ConnectionSlot slot_;
+  ConnectionLabel label_;
+  std::chrono::steady_clock::time_point started_;
+  bool timed_out_ = false;
+};
+
+}  // namespace h2gate

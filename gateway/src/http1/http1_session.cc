@@ -1,0 +1,411 @@
+#include "http1/http1_session.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "http1/http1_rules.h"
+#include "route/router.h"
+
+namespace h2gate {
+namespace http = beast::http;
+namespace net = boost::asio;
+
+namespace {
+constexpr std::size_t kReadChunk = 1024;
+// After the answer, unread request bytes are drained for at most this long (and this much) so
+// closing does not reset the connection before the client has read the answer.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 1 << 20;
+}  // namespace
+
+Http1Session::Http1Session(net::ip::tcp::socket socket, beast::flat_buffer buffer, Shared& shared,
+                           ConnectionSlot slot, ConnectionLabel label, bool admin)
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      buffer_(std::move(buffer)),
+      shared_(shared),
+      slot_(std::move(slot)),
+      label_(std::move(label)),
+      routes_{.grpc = !admin, .operator_endpoints = admin || shared.options.metrics} {}
+
+void Http1Session::Start() {
+  if (buffer_.size() > 0) return ReadHeader();
+  WaitForRequest();
+}
+
+void Http1Session::WaitForRequest() {
+  // The idle deadline runs until the next request's first byte; the header deadline from there.
+  SetDeadline(shared_.options.idle_timeout, Limit::kIdleTimeout);
+  socket_.async_read_some(buffer_.prepare(kReadChunk),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            if (self->timed_out_) return;
+                            if (ec) return self->Close();  // EOF: the client is done
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
+}
+
+void Http1Session::ReadHeader() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
+  parser_->body_limit(shared_.options.max_body_bytes);
+  parser_->eager(true);
+  // A request usually arrives whole in one read: parse what is buffered first, and wait (with
+  // a deadline) only for what is missing.
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec) break;
+  }
+  if (ec == http::error::need_more) ec = {};
+  if (ec || parser_->is_header_done()) return OnHeader(ec);
+  SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
+  http::async_read_header(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
+}
+
+void Http1Session::OnHeader(beast::error_code ec) {
+  if (timed_out_) return;
+  if (ec == http::error::header_limit) {
+    shared_.metrics.limits.Inc(Limit::kHeaderSize);
+    return SendError(http::status::request_header_fields_too_large,
+                     "request header larger than the limit (--max-header-bytes)");
+  }
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::connection_reset) {
+    return Close();  // the client left mid-request
+  }
+  // While reading the header, body_limit means a declared Content-Length over the cap; Beast
+  // reports it once every field is parsed, so the request line and fields are all there.
+  const bool declared_too_large = ec == http::error::body_limit;
+  if (ec && !declared_too_large) {
+    return SendError(http::status::bad_request, "malformed HTTP/1.x request: " + ec.message());
+  }
+
+  const auto& req = parser_->get();
+  // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no knowable body
+  // length; answering it would let the next "request" be whatever the sender smuggled in.
+  if (req.count(http::field::transfer_encoding) > 0 && !parser_->chunked()) {
+    return SendError(http::status::bad_request,
+                     "Transfer-Encoding must end in chunked (RFC 9112 section 6.3)");
+  }
+  // A body declared too large is not read: answer now and close, so no body byte is ever taken
+  // for the next request.
+  const auto length = parser_->content_length();
+  const bool too_large = declared_too_large || (length && *length > shared_.options.max_body_bytes);
+  if (too_large) {
+    shared_.metrics.limits.Inc(Limit::kBodySize);
+    return Respond(false, /*body_complete=*/false);
+  }
+  if (parser_->is_done()) return Respond(req.keep_alive(), true);
+  if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
+    // The client waits for this before sending the body it announced (HTTP/1.0 ones do not).
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    return net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) self->ReadBody();
+                            });
+  }
+  ReadBody();
+}
+
+void Http1Session::ReadBody() {
+  SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
+  http::async_read(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
+}
+
+void Http1Session::OnBody(beast::error_code ec) {
+  if (timed_out_) return;
+  if (ec == http::error::body_limit) {
+    shared_.metrics.limits.Inc(Limit::kBodySize);
+    return Respond(false, false);  // chunked body past the cap: answer, then stop reading
+  }
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::connection_reset) {
+    return Close();
+  }
+  if (ec) return SendError(http::status::bad_request, "malformed HTTP/1.x body: " + ec.message());
+  Respond(parser_->get().keep_alive(), true);
+}
+
+void Http1Session::Respond(bool keep_alive, bool body_complete) {
+  const auto& req = parser_->get();
+  const RequestVerdict verdict = CheckRequest(HeadOf(req));
+  if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
+  // One policy snapshot for the whole request: a SIGHUP mid-call cannot give it two answers.
+  const auto policy = shared_.policies.MayServe() ? shared_.policies.Get() : nullptr;
+  const RouterState state{.methods = shared_.methods,
+                          .routes = routes_,
+                          .reject_wire = shared_.reject_wire,
+                          .policy = policy.get(),
+                          .can_transcode = shared_.transcoder != nullptr,
+                          .draining = shared_.draining.load(std::memory_order_relaxed),
+                          .now = shared_.clock()};
+  const RouteRequestFacts facts{
+      .line = {req.method(), req.method_string(), verdict.path, req.version()},
+      .content_type = req[http::field::content_type],
+      .body_complete = body_complete,
+      .upgrade = req.count(http::field::upgrade) > 0};
+  Decision d = Decide(facts, state);
+  if (d.close) keep_alive = false;
+
+  Response& res = d.response;
+  switch (d.action) {
+    case Action::kTranscode: return Transcode(d.route, d.rule, keep_alive);
+    case Action::kReject:
+      CountRejection(d.route);
+      if (d.wire)
+        return SendWire((*d.wire)[keep_alive ? 1 : 0], http::status::upgrade_required, keep_alive);
+      break;
+    case Action::kUnsupportedMedia:
+      shared_.metrics.unsupported_media.Inc(d.media);
+      RecordCaller(d.route, "unsupported_media_type");
+      break;
+    case Action::kMetrics:
+      res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
+      break;
+    case Action::kLegacyCallers:
+      res = Rendered(shared_.legacy_callers.RenderJson(shared_.options.legacy_callers_capacity),
+                     "application/json", req.version());
+      break;
+    case Action::kLegacyCallersText:
+      res = Rendered(shared_.legacy_callers.RenderText(shared_.options.legacy_callers_capacity),
+                     "text/plain; charset=utf-8", req.version());
+      break;
+    case Action::kResetLegacyCallers:
+      shared_.legacy_callers.Reset();
+      spdlog::info("conn={} peer={} legacy-caller report reset", label_.id, label_.peer);
+      break;
+    case Action::kAnswer: break;
+  }
+  Finalize(res, keep_alive, req.method() == http::verb::head);
+  Send(std::move(res), keep_alive);
+}
+
+void Http1Session::CountRejection(const Route& route) {
+  const auto& req = parser_->get();
+  shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
+  RecordCaller(route, "reject");
+}
+
+void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
+  const auto& req = parser_->get();
+  const bool registered = route.method_index >= 0;
+  const std::string client = ClientOf(req);
+  const std::string_view user_agent = req[http::field::user_agent];
+  const std::string path =
+      registered ? std::string() : fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  const std::string_view method_path =
+      registered ? std::string_view(shared_.methods.methods()[route.method_index].path)
+                 : std::string_view(path);
+  // Logged once per caller per interval, and never more than a few lines a second in all.
+  std::uint64_t suppressed = 0;
+  if (shared_.legacy_callers.Record(
+          client, user_agent, method_path, registered, shared_.clock(),
+          std::chrono::duration_cast<std::chrono::seconds>(shared_.options.rejection_log_interval),
+          policy) &&
+      shared_.rejection_log.Allow(&suppressed)) {
+    const std::string id = std::to_string(label_.id);
+    const std::string dropped = std::to_string(suppressed);
+    const bool rejected = policy == "reject";
+    LogEvent(spdlog::level::info,
+             rejected ? "HTTP/1.x call on a gRPC path answered 426"
+                      : "HTTP/1.x JSON call on a gRPC path served by transcoding",
+             {{"event", rejected ? "http1_rejection" : "http1_transcoded"},
+              {"conn", id},
+              {"peer", label_.peer},
+              {"client", client},
+              {"http_method", std::string_view(req.method_string()).substr(0, 16)},
+              {"path", method_path},
+              {"registered", registered ? "true" : "false"},
+              {"user_agent", user_agent.substr(0, LegacyCallers::kMaxFieldBytes)},
+              {"policy", policy},
+              {"suppressed", dropped}});
+  }
+}
+
+void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool keep_alive) {
+  const auto& req = parser_->get();
+  const MethodInfo& method = shared_.methods.methods()[route.method_index];
+  RecordCaller(route, PolicyName(rule.policy));
+
+  std::vector<std::pair<std::string, std::string>> metadata;
+  for (std::string_view name : kForwardedHeaders) {
+    const auto it = req.find(name);
+    if (it != req.end()) metadata.emplace_back(name, it->value());
+  }
+  // --transcode-timeout is also the most a caller may ask for: a client-chosen grpc-timeout can
+  // shorten the call, never hold the gateway longer.
+  Duration timeout = shared_.options.transcode_timeout;
+  if (const auto it = req.find("grpc-timeout"); it != req.end()) {
+    if (const auto t = ParseGrpcTimeout(it->value())) timeout = std::min(*t, timeout);
+  }
+  in_flight_.emplace(shared_.transcodes_in_flight);
+  // The call has its own deadline; the connection's next one starts with the answer.
+  ClearDeadline();
+  // The reply comes on a gRPC thread; the answer is written from this connection's strand.
+  DeprecationNotice notice{method.path, rule.deprecated, rule.sunset, rule.link};
+  cancel_ = shared_.transcoder->Call(
+      method.path, req.body(), std::move(metadata), timeout,
+      [self = shared_from_this(), route, policy = rule.policy, notice,
+       keep_alive](TranscodeResult result) mutable {
+        net::post(self->socket_.get_executor(),
+                  [self, route, policy, notice, keep_alive, result = std::move(result)]() mutable {
+                    self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
+                  });
+      });
+  if (cancel_) WatchForHangUp();
+}
+
+void Http1Session::WatchForHangUp() {
+  // Nothing is read while the call runs; readiness says whether the client hung up (end of
+  // stream or reset: cancel the call) or sent its next request (leave it in the socket).
+  socket_.async_wait(
+      net::socket_base::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec || !self->cancel_) return;  // the answer came first
+        char byte;
+        const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          return self->WatchForHangUp();
+        }
+        SPDLOG_DEBUG("conn={} peer={} hung up: JSON call cancelled", self->label_.id,
+                     self->label_.peer);
+        std::exchange(self->cancel_, {})();
+      });
+}
+
+void Http1Session::FinishTranscode(const Route& route, Http1Policy policy,
+                                   const DeprecationNotice& notice, TranscodeResult result,
+                                   bool keep_alive) {
+  const auto& req = parser_->get();
+  if (cancel_) {
+    cancel_ = {};
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);  // ends WatchForHangUp's wait
+  }
+  shared_.metrics.CountTranscoded(route.method_index, policy == Http1Policy::kWarn,
+                                  result.grpc_code);
+  Response res = TranscodedAnswer(result.http_status, std::move(result.body), req.version());
+  if (policy == Http1Policy::kWarn) AddDeprecationHeaders(res, notice);
+  if (shared_.draining.load(std::memory_order_relaxed)) keep_alive = false;
+  Finalize(res, keep_alive, false);
+  Send(std::move(res), keep_alive);
+}
+
+// The caller to report: the peer, or the first X-Forwarded-For hop when the operator trusts the
+// proxy in front to set it. Only a well-formed IP address is taken from the header.
+std::string Http1Session::ClientOf(const http::request<http::string_body>& req) const {
+  if (shared_.options.trust_forwarded_for) {
+    std::string_view xff = req["X-Forwarded-For"];
+    xff = xff.substr(0, xff.find(','));
+    while (!xff.empty() && xff.front() == ' ') xff.remove_prefix(1);
+    while (!xff.empty() && xff.back() == ' ') xff.remove_suffix(1);
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(xff.substr(0, 64), ec);
+    if (!ec) return address.to_string();
+  }
+  return label_.peer_ip;
+}
+
+void Http1Session::SendError(http::status status, std::string_view message) {
+  const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
+  const bool too_large = status == http::status::request_header_fields_too_large ||
+                         status == http::status::payload_too_large;
+  const auto code =
+      too_large ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::INVALID_ARGUMENT;
+  Response res = JsonError(status, code, message, version);
+  Finalize(res, false, false);
+  Send(std::move(res), false);
+}
+
+void Http1Session::Send(Response response, bool keep_alive) {
+  shared_.metrics.CountResponse(response.result_int());
+  response_ = std::move(response);
+  SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
+  http::async_write(socket_, response_,
+                    [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                      self->OnWrite(ec, keep_alive);
+                    });
+}
+
+void Http1Session::SendWire(std::string_view wire, http::status status, bool keep_alive) {
+  shared_.metrics.CountResponse(static_cast<unsigned>(status));
+  SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
+  net::async_write(socket_, net::buffer(wire.data(), wire.size()),
+                   [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                     self->OnWrite(ec, keep_alive);
+                   });
+}
+
+void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {
+  in_flight_.reset();  // a JSON call's answer is out
+  if (ec) return;      // the client went away, or the deadline closed the socket
+  response_ = {};
+  if (!keep_alive) return Close();
+  if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+  buffer_.shrink_to_fit();                      // an idle keep-alive connection keeps no buffer
+  WaitForRequest();
+}
+
+void Http1Session::Close() {
+  beast::error_code ec;
+  // Half-close: the client reads the answer, then EOF. Closing outright with unread request
+  // bytes in our receive buffer would send an RST that can destroy the answer in flight.
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  if (ec) return socket_.close(ec);
+  buffer_.clear();
+  SetDeadline(kLingerTime, std::nullopt);
+  Linger(0);
+}
+
+void Http1Session::Linger(std::size_t discarded) {
+  socket_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this(), discarded](
+                                                           beast::error_code ec, std::size_t n) {
+    if (ec || discarded + n > kLingerBytes) return self->socket_.close(ec);
+    self->Linger(discarded + n);
+  });
+}
+
+void Http1Session::SetDeadline(Duration timeout, std::optional<Limit> limit) {
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  deadline_limit_ = limit;
+  // A timer set to fire no later than the new deadline is left alone: OnTimer waits the rest.
+  if (timer_armed_ && timer_.expiry() <= deadline_) return;
+  ArmTimer();
+}
+
+void Http1Session::ClearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+
+void Http1Session::ArmTimer() {
+  timer_armed_ = true;
+  timer_.expires_at(deadline_);  // a wait for a later time ends with operation_aborted
+  // A weak reference: the timer alone does not keep a finished connection alive.
+  timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec == net::error::operation_aborted) return;  // re-armed, or the session is gone
+    if (const auto self = weak.lock()) self->OnTimer(ec);
+  });
+}
+
+void Http1Session::OnTimer(beast::error_code ec) {
+  timer_armed_ = false;
+  if (ec || !socket_.is_open() || deadline_ == std::chrono::steady_clock::time_point::max()) {
+    return;
+  }
+  if (std::chrono::steady_clock::now() < deadline_) return ArmTimer();
+  timed_out_ = true;
+  if (deadline_limit_) {
+    shared_.metrics.limits.Inc(*deadline_limit_);
+    SPDLOG_DEBUG("conn={} peer={} closed at the {} deadline", label_.id, label_.peer,
+                 LimitName(*deadline_limit_));
+  }
+  // Closing cancels the pending read or write; its handler sees timed_out_ and returns.
+  socket_.close(ec);
+}
+
+}  // namespace h2gate

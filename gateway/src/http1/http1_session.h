@@ -1,0 +1,91 @@
+// An HTTP/1.x connection: reads requests with Beast under header, body and idle deadlines, and
+// writes the answers http1_response.h builds. Pipelined requests are answered in order.
+//
+// The deadlines share one timer that is re-armed lazily: a keep-alive request moves the deadline
+// by storing a time, and the timer, when it fires before that time, waits again for the rest.
+// Arming a timer per read and write (as beast::tcp_stream does) cost a timer-queue update and a
+// cancelled handler on every request, and a timerfd_settime call every few dozen.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "front/connection.h"
+#include "http1/http1_response.h"
+
+namespace h2gate {
+
+namespace beast = boost::beast;
+
+class Http1Session : public std::enable_shared_from_this<Http1Session> {
+ public:
+  // `buffer` holds the bytes the sniffer already read: the start of the first request.
+  // `admin`: the admin listener's session, which serves operator endpoints and no 426.
+  Http1Session(boost::asio::ip::tcp::socket socket, beast::flat_buffer buffer, Shared& shared,
+               ConnectionSlot slot, ConnectionLabel label, bool admin = false);
+  void Start();
+
+ private:
+  void WaitForRequest();
+  void ReadHeader();
+  void OnHeader(beast::error_code ec);
+  void OnBody(beast::error_code ec);
+  void ReadBody();
+  // `body_complete` is false when the body was left unread (over the cap).
+  void Respond(bool keep_alive, bool body_complete);
+  // A 426 on a gRPC path: counted in metrics and the legacy-caller report.
+  void CountRejection(const Route& route);
+  void Transcode(const Route& route, const PolicyRule& rule, bool keep_alive);
+  void FinishTranscode(const Route& route, Http1Policy policy, const DeprecationNotice& notice,
+                       TranscodeResult result, bool keep_alive);
+  // Counts the caller in the legacy-caller report; logs it when the report says so.
+  void RecordCaller(const Route& route, std::string_view policy);
+  std::string ClientOf(const beast::http::request<beast::http::string_body>& req) const;
+  void SendError(beast::http::status status, std::string_view message);
+  void Send(Response response, bool keep_alive);
+  // Writes bytes serialised ahead of time; `wire` must outlive the write (it lives in Shared).
+  void SendWire(std::string_view wire, beast::http::status status, bool keep_alive);
+  void OnWrite(beast::error_code ec, bool keep_alive);
+  void Close();
+  void Linger(std::size_t discarded);
+  // The connection is closed at `timeout` from now unless the deadline moves again; `limit` is
+  // what that counts as (none while lingering).
+  void SetDeadline(Duration timeout, std::optional<Limit> limit);
+  void ClearDeadline();
+  void WatchForHangUp();
+  void ArmTimer();
+  void OnTimer(beast::error_code ec);
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::optional<Limit> deadline_limit_;
+  bool timer_armed_ = false;
+  bool timed_out_ = false;  // the deadline closed the socket; handlers then only return
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  Response response_;
+  Shared& shared_;
+  ConnectionSlot slot_;
+  std::function<void()> cancel_;  // of the JSON call in flight, if any
+  // Counts this connection in Shared::transcodes_in_flight while a JSON call or its answer is
+  // in flight.
+  struct InFlight {
+    explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
+    ~InFlight() { n_.fetch_sub(1, std::memory_order_relaxed); }
+    std::atomic<int>& n_;
+  };
+  std::optional<InFlight> in_flight_;
+  ConnectionLabel label_;
+  const RouteOptions routes_;
+};
+
+}  // namespace h2gate
