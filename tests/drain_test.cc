@@ -91,7 +91,7 @@ TEST_F(Drain, InFlightStreamFinishesReadinessFlipsNewConnectionsRefused) {
 TEST(GatewayLifetime, DestroyedWithConnectionsOfEveryKindOpen) {
   demo::EchoService service;
   Options o = TestOptions();
-  o.http1_policy = "allow";
+  o.http1_policy = Http1Policy::kAllow;
   o.defer_accept = false;  // the silent connection is the gateway's from the handshake on
   o.drain_timeout = 3s;
   auto gateway = std::make_unique<Gateway>(o);

@@ -383,7 +383,7 @@ class ConnectionCapWithProbes : public GatewayTest {
     Options o = TestOptions();
     o.max_connections = 3;
     o.sniff_timeout = std::chrono::seconds(10);
-    o.admin_listen = "127.0.0.1:0";
+    o.admin_listen = HostPort{"127.0.0.1", 0};
     StartGateway(o);
   }
   // Connects `n` silent clients and waits until the kernel has handed them over (about 1 s

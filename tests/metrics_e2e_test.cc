@@ -175,7 +175,7 @@ class AdminListener : public GatewayTest {
  protected:
   void SetUp() override {
     Options o = TestOptions();
-    o.admin_listen = "127.0.0.1:0";
+    o.admin_listen = HostPort{"127.0.0.1", 0};
     o.metrics = false;
     StartGateway(o);
   }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "policy/policy.h"
+
 #include <map>
 
 #include "h2gate/gateway.h"
@@ -18,7 +20,7 @@ ParsedOptions Parse(std::vector<std::string_view> args,
 TEST(Options, DefaultsListenOn8080) {
   const auto p = Parse({});
   ASSERT_EQ(p.error, "");
-  EXPECT_EQ(p.options.listen, "0.0.0.0:8080");
+  EXPECT_EQ(p.options.listen, (HostPort{"0.0.0.0", 8080}));
   EXPECT_EQ(p.options.sniff_timeout, std::chrono::seconds(5));
   EXPECT_TRUE(p.options.defer_accept);
 }
@@ -27,7 +29,7 @@ TEST(Options, FlagsInBothForms) {
   const auto p = Parse({"--listen=127.0.0.1:0", "--sniff-timeout", "250ms", "--io-threads=2",
                         "--metrics=false", "--drain-timeout=1m", "--defer-accept=false"});
   ASSERT_EQ(p.error, "");
-  EXPECT_EQ(p.options.listen, "127.0.0.1:0");
+  EXPECT_EQ(p.options.listen, (HostPort{"127.0.0.1", 0}));
   EXPECT_EQ(p.options.sniff_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(p.options.io_threads, 2);
   EXPECT_FALSE(p.options.metrics);
@@ -40,9 +42,33 @@ TEST(Options, EnvironmentAppliesAndFlagsWin) {
                                                {"H2GATE_IDLE_TIMEOUT", "9s"},
                                                {"H2GATE_MAX_CONNECTIONS", "5"}});
   ASSERT_EQ(p.error, "");
-  EXPECT_EQ(p.options.listen, "[::1]:9000");
+  EXPECT_EQ(p.options.listen, (HostPort{"::1", 9000}));
   EXPECT_EQ(p.options.idle_timeout, std::chrono::seconds(3));
   EXPECT_EQ(p.options.max_connections, 5);
+}
+
+// Values arrive typed, parsed once here: the gateway never re-reads a string.
+TEST(Options, TypedValuesAndTheirDefaultsInHelp) {
+  const auto p = Parse({"--admin-listen=[::1]:9090", "--direct-listen=127.0.0.1:0",
+                        "--http1-policy=warn", "--http1-sunset=2027-03-01T00:00:00Z",
+                        "--http1-deprecated=2026-12-01T01:30:00+01:00"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.options.admin_listen, (HostPort{"::1", 9090}));
+  EXPECT_EQ(p.options.direct_listen, (HostPort{"127.0.0.1", 0}));
+  EXPECT_EQ(p.options.http1_policy, Http1Policy::kWarn);
+  EXPECT_EQ(p.options.http1_sunset, ParseRfc3339("2027-03-01T00:00:00Z"));
+  EXPECT_EQ(p.options.http1_deprecated, ParseRfc3339("2026-12-01T00:30:00Z"));
+  EXPECT_EQ(p.options.admin_listen->ToString(), "[::1]:9090");
+  // Empty turns an optional setting off again, also over the environment.
+  const auto off = Parse({"--admin-listen="}, {{"H2GATE_ADMIN_LISTEN", "127.0.0.1:1"}});
+  ASSERT_EQ(off.error, "");
+  EXPECT_FALSE(off.options.admin_listen);
+
+  const std::string usage = Usage();
+  EXPECT_NE(usage.find("--listen  [H2GATE_LISTEN]  default \"0.0.0.0:8080\""), std::string::npos);
+  EXPECT_NE(usage.find("--http1-policy  [H2GATE_HTTP1_POLICY]  default \"reject\""),
+            std::string::npos);
+  EXPECT_NE(usage.find("--http1-sunset  [H2GATE_HTTP1_SUNSET]  default \"\""), std::string::npos);
 }
 
 TEST(Options, ErrorsNameTheFlagAndValue) {

@@ -92,27 +92,14 @@ class Gateway::Impl {
       SetUpLogging(shared_.options.log_level, shared_.options.log_format);
     }
     const Options& o = shared_.options;
-    const auto listen = ParseHostPort(o.listen);
-    if (!listen) {
-      *error = fmt::format("invalid --listen={:?}: not HOST:PORT", o.listen);
-      return false;
-    }
     if (!shared_.guard_exempt_error.empty()) {
       *error = fmt::format("invalid --http2-guard-exempt={:?}: {}", o.http2_guard_exempt,
                            shared_.guard_exempt_error);
       return false;
     }
     // Bind first: a port in use fails start-up before gRPC spins up.
-    if (!listener_.Bind(*listen, error)) return false;
-    std::optional<HostPort> admin;
-    if (!o.admin_listen.empty()) {
-      admin = ParseHostPort(o.admin_listen);
-      if (!admin) {
-        *error = fmt::format("invalid --admin-listen={:?}: not HOST:PORT", o.admin_listen);
-        return false;
-      }
-      if (!admin_.Bind(*admin, error)) return false;
-    }
+    if (!listener_.Bind(o.listen, error)) return false;
+    if (o.admin_listen && !admin_.Bind(*o.admin_listen, error)) return false;
 
     static std::once_flag grpc_globals;
     std::call_once(grpc_globals, [] {
@@ -126,17 +113,18 @@ class Gateway::Impl {
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         grpc::InsecureServerCredentials());
     int direct_port = 0;
-    if (!o.direct_listen.empty()) {
-      builder_.AddListeningPort(o.direct_listen, grpc::InsecureServerCredentials(), &direct_port);
+    if (o.direct_listen) {
+      builder_.AddListeningPort(o.direct_listen->ToString(), grpc::InsecureServerCredentials(),
+                                &direct_port);
     }
     std::vector<std::string> service_names;
     CaptureServiceNames(builder_, &service_names);
     server_ = builder_.BuildAndStart();
-    if (server_ == nullptr || (!o.direct_listen.empty() && direct_port == 0)) {
-      *error = o.direct_listen.empty()
+    if (server_ == nullptr || (o.direct_listen && direct_port == 0)) {
+      *error = !o.direct_listen
                    ? "the embedded gRPC server failed to start"
                    : fmt::format("the embedded gRPC server cannot listen on --direct-listen={}",
-                                 o.direct_listen);
+                                 o.direct_listen->ToString());
       return false;
     }
     handoff_.emplace(std::move(acceptor), listener_.native_handle());
@@ -156,18 +144,19 @@ class Gateway::Impl {
     shared_.metrics.ready.Set(1);
 
     listener_.Start();
-    if (admin) admin_.Start();
+    if (o.admin_listen) admin_.Start();
     memory_.Start();
     threads_.reserve(o.io_threads);
     for (int i = 0; i < o.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 
     std::string services;
     for (const auto& s : shared_.methods.Services()) services += (services.empty() ? "" : ", ") + s;
-    spdlog::info("h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}{}; services: {}",
-                 kVersion, listen->host, listener_.port(),
-                 o.direct_listen.empty() ? "" : fmt::format(", gRPC direct on {}", o.direct_listen),
-                 admin ? fmt::format(", admin on {}:{}", admin->host, admin_.port()) : "",
-                 services);
+    spdlog::info(
+        "h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}{}; services: {}", kVersion,
+        o.listen.host, listener_.port(),
+        o.direct_listen ? fmt::format(", gRPC direct on {}", o.direct_listen->ToString()) : "",
+        o.admin_listen ? fmt::format(", admin on {}:{}", o.admin_listen->host, admin_.port()) : "",
+        services);
     started_ = true;
     return true;
   }
@@ -178,9 +167,9 @@ class Gateway::Impl {
   bool LoadPolicy(std::string* error) {
     const Options& o = shared_.options;
     PolicyRule defaults;
-    defaults.policy = ParsePolicyName(o.http1_policy).value_or(Http1Policy::kReject);
-    if (!o.http1_sunset.empty()) defaults.sunset = ParseRfc3339(o.http1_sunset);
-    if (!o.http1_deprecated.empty()) defaults.deprecated = ParseRfc3339(o.http1_deprecated);
+    defaults.policy = o.http1_policy;
+    defaults.sunset = o.http1_sunset;
+    defaults.deprecated = o.http1_deprecated;
     if (defaults.deprecated && defaults.sunset && *defaults.deprecated > *defaults.sunset) {
       *error =
           "--http1-deprecated is after --http1-sunset: a call stops working only after it is "

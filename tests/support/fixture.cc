@@ -11,7 +11,7 @@ namespace h2gate::testing {
 
 Options TestOptions() {
   Options o;
-  o.listen = "127.0.0.1:0";
+  o.listen = HostPort{"127.0.0.1", 0};
   o.sniff_timeout = std::chrono::milliseconds(500);
   o.header_timeout = std::chrono::milliseconds(1000);
   o.idle_timeout = std::chrono::milliseconds(2000);

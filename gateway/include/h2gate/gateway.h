@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,15 +36,27 @@ class ServerInterceptorFactoryInterface;
 namespace h2gate {
 
 using Duration = std::chrono::milliseconds;
+using SystemTime = std::chrono::system_clock::time_point;
+
+// A listening address: an IP literal (no brackets) and a port; port 0 picks one.
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string ToString() const;  // "0.0.0.0:8080", "[::1]:0"
+  bool operator==(const HostPort&) const = default;
+};
+
+// What HTTP/1.x JSON callers of a unary gRPC method get (README: Migration mode).
+enum class Http1Policy { kReject, kWarn, kAllow };
 
 // Every setting, with its default. Each has a flag and an H2GATE_* environment variable; see
 // Usage() for the list.
 struct Options {
-  std::string listen = "0.0.0.0:8080";  // HOST:PORT of the front listener; port 0 picks one
-  std::string direct_listen;            // if set, gRPC also listens here on its own (benchmarks)
-  std::string admin_listen;             // if set, an HTTP/1.1-only listener for operators
-  int io_threads = 1;                   // threads serving the front listener
-  int max_connections = 10000;          // connections the front listener holds at once
+  HostPort listen{"0.0.0.0", 8080};       // the front listener
+  std::optional<HostPort> direct_listen;  // if set, gRPC also listens here on its own (benchmarks)
+  std::optional<HostPort> admin_listen;   // if set, an HTTP/1.1-only listener for operators
+  int io_threads = 1;                     // threads serving the front listener
+  int max_connections = 10000;            // connections the front listener holds at once
   // The kernel holds a new connection until its first bytes arrive (TCP_DEFER_ACCEPT, about 1 s
   // at most): HTTP/1 and HTTP/2 clients speak first, so the front listener need not wait.
   bool defer_accept = true;
@@ -65,11 +78,11 @@ struct Options {
   bool trust_forwarded_for = false;            // key callers by the first X-Forwarded-For hop
   Duration rejection_log_interval{60000};      // a caller's 426s are logged once per interval
   // Migration mode: what HTTP/1.x JSON callers of unary gRPC methods get.
-  std::string http1_policy = "reject";  // reject (426), warn (serve, with deprecation), allow
-  std::string http1_sunset;             // RFC 3339: warn turns into reject then
-  std::string http1_deprecated;   // RFC 3339: the Deprecation date warn answers carry; empty: none
-  std::string http1_policy_file;  // per-service and per-method rules; reloaded on SIGHUP
-  std::string migration_link;     // URL of the migration guide, for Link headers
+  Http1Policy http1_policy = Http1Policy::kReject;  // the default rule
+  std::optional<SystemTime> http1_sunset;           // the default warn turns into reject then
+  std::optional<SystemTime> http1_deprecated;       // the Deprecation date warn answers carry
+  std::string http1_policy_file;      // per-service and per-method rules; reloaded on SIGHUP
+  std::string migration_link;         // URL of the migration guide, for Link headers
   Duration transcode_timeout{10000};  // deadline of a JSON call; a grpc-timeout can only shorten it
   std::string log_level = "info";     // trace, debug, info, warn, error, critical, off
   std::string log_format = "text";    // text or json

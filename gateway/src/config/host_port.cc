@@ -6,6 +6,11 @@
 
 namespace h2gate {
 
+std::string HostPort::ToString() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return v6 ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
+}
+
 std::optional<HostPort> ParseHostPort(std::string_view text) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;

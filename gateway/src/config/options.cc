@@ -99,6 +99,30 @@ std::string ParseMemoryLimit(std::string_view v, std::int64_t& out) {
   return "";
 }
 
+// Empty is "off".
+std::string ParseOptionalAddress(std::string_view v, std::optional<HostPort>& out) {
+  if (v.empty()) {
+    out.reset();
+    return "";
+  }
+  out = ParseHostPort(v);
+  return out ? "" : "not HOST:PORT (like 127.0.0.1:9090)";
+}
+
+std::string ShowAddress(const std::optional<HostPort>& a) { return a ? a->ToString() : ""; }
+
+// Empty is "never".
+std::string ParseOptionalTime(std::string_view v, std::optional<SystemTime>& out) {
+  if (v.empty()) {
+    out.reset();
+    return "";
+  }
+  out = ParseRfc3339(v);
+  return out ? "" : "not an RFC 3339 time (like 2027-03-01T00:00:00Z)";
+}
+
+std::string ShowTime(const std::optional<SystemTime>& t) { return t ? FormatRfc3339(*t) : ""; }
+
 std::string ShowBytes(std::int64_t n) {
   if (n != 0 && n % (1 << 30) == 0) return fmt::format("{}Gi", n >> 30);
   if (n != 0 && n % (1 << 20) == 0) return fmt::format("{}Mi", n >> 20);
@@ -135,29 +159,22 @@ std::string ShowDuration(Duration d) {
 
 const Flag kFlags[] = {
     {"listen", "H2GATE_LISTEN", "HOST:PORT the front listener binds (gRPC and HTTP/1.1)",
-     [](const Options& o) { return o.listen; },
+     [](const Options& o) { return o.listen.ToString(); },
      [](Options& o, std::string_view v) -> std::string {
-       if (!ParseHostPort(v)) return "not HOST:PORT (like 0.0.0.0:8080 or [::1]:0)";
-       o.listen = v;
+       const auto address = ParseHostPort(v);
+       if (!address) return "not HOST:PORT (like 0.0.0.0:8080 or [::1]:0)";
+       o.listen = *address;
        return "";
      }},
     {"direct-listen", "H2GATE_DIRECT_LISTEN",
      "HOST:PORT where gRPC also listens without the front listener; empty: off",
-     [](const Options& o) { return o.direct_listen; },
-     [](Options& o, std::string_view v) -> std::string {
-       if (!v.empty() && !ParseHostPort(v)) return "not HOST:PORT (like 127.0.0.1:9090)";
-       o.direct_listen = v;
-       return "";
-     }},
+     [](const Options& o) { return ShowAddress(o.direct_listen); },
+     [](Options& o, std::string_view v) { return ParseOptionalAddress(v, o.direct_listen); }},
     {"admin-listen", "H2GATE_ADMIN_LISTEN",
      "HOST:PORT of an HTTP/1.1-only admin listener for /metrics, /debug/legacy-callers, "
      "/healthz and /readyz; empty: off",
-     [](const Options& o) { return o.admin_listen; },
-     [](Options& o, std::string_view v) -> std::string {
-       if (!v.empty() && !ParseHostPort(v)) return "not HOST:PORT (like 127.0.0.1:9090)";
-       o.admin_listen = v;
-       return "";
-     }},
+     [](const Options& o) { return ShowAddress(o.admin_listen); },
+     [](Options& o, std::string_view v) { return ParseOptionalAddress(v, o.admin_listen); }},
     H2GATE_INT_FLAG("io-threads", "H2GATE_IO_THREADS", io_threads, int, 1, 64,
                     "threads serving the front listener"),
     H2GATE_INT_FLAG("max-connections", "H2GATE_MAX_CONNECTIONS", max_connections, int, 1,
@@ -228,31 +245,22 @@ const Flag kFlags[] = {
     {"http1-policy", "H2GATE_HTTP1_POLICY",
      "what HTTP/1.x JSON calls to unary gRPC methods get: reject (426), warn (served, with "
      "Deprecation and Sunset headers) or allow (served)",
-     [](const Options& o) { return o.http1_policy; },
+     [](const Options& o) { return std::string(PolicyName(o.http1_policy)); },
      [](Options& o, std::string_view v) -> std::string {
-       if (!ParsePolicyName(v)) return "not reject, warn or allow";
-       o.http1_policy = v;
+       const auto policy = ParsePolicyName(v);
+       if (!policy) return "not reject, warn or allow";
+       o.http1_policy = *policy;
        return "";
      }},
     {"http1-sunset", "H2GATE_HTTP1_SUNSET",
      "RFC 3339 time when --http1-policy=warn turns into reject; empty: never",
-     [](const Options& o) { return o.http1_sunset; },
-     [](Options& o, std::string_view v) -> std::string {
-       if (!v.empty() && !ParseRfc3339(v))
-         return "not an RFC 3339 time (like 2027-03-01T00:00:00Z)";
-       o.http1_sunset = v;
-       return "";
-     }},
+     [](const Options& o) { return ShowTime(o.http1_sunset); },
+     [](Options& o, std::string_view v) { return ParseOptionalTime(v, o.http1_sunset); }},
     {"http1-deprecated", "H2GATE_HTTP1_DEPRECATED",
      "RFC 3339 date HTTP/1.x JSON calls were (or will be) deprecated, sent by warn in the "
      "Deprecation header (RFC 9745); empty: no Deprecation header",
-     [](const Options& o) { return o.http1_deprecated; },
-     [](Options& o, std::string_view v) -> std::string {
-       if (!v.empty() && !ParseRfc3339(v))
-         return "not an RFC 3339 time (like 2027-03-01T00:00:00Z)";
-       o.http1_deprecated = v;
-       return "";
-     }},
+     [](const Options& o) { return ShowTime(o.http1_deprecated); },
+     [](Options& o, std::string_view v) { return ParseOptionalTime(v, o.http1_deprecated); }},
     {"http1-policy-file", "H2GATE_HTTP1_POLICY_FILE",
      "file of per-service and per-method policies; re-read on SIGHUP; empty: none",
      [](const Options& o) { return o.http1_policy_file; },

@@ -97,6 +97,11 @@ std::optional<SystemTime> ParseRfc3339(std::string_view t) {
          std::chrono::seconds(second) - std::chrono::minutes(offset_minutes);
 }
 
+std::string FormatRfc3339(SystemTime t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(seconds));
+}
+
 std::string HttpDate(SystemTime t) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
   return fmt::format("{:%a, %d %b %Y %H:%M:%S} GMT", fmt::gmtime(seconds));

@@ -12,11 +12,10 @@
 #include <string>
 #include <string_view>
 
+#include "h2gate/gateway.h"
+
 namespace h2gate {
 
-using SystemTime = std::chrono::system_clock::time_point;
-
-enum class Http1Policy { kReject, kWarn, kAllow };
 std::string_view PolicyName(Http1Policy policy);  // "reject", "warn", "allow"
 std::optional<Http1Policy> ParsePolicyName(std::string_view name);
 
@@ -51,6 +50,8 @@ std::optional<PolicySet> ParsePolicyFile(std::string_view text, const PolicyRule
 
 // "2027-03-01T00:00:00Z", with an optional fraction and a Z or +hh:mm offset.
 std::optional<SystemTime> ParseRfc3339(std::string_view text);
+// "2027-03-01T00:00:00Z", to the second.
+std::string FormatRfc3339(SystemTime t);
 // The IMF-fixdate HTTP uses: "Mon, 01 Mar 2027 00:00:00 GMT".
 std::string HttpDate(SystemTime t);
 
