@@ -169,9 +169,9 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
     ::close(fd);
     return;
   }
-  std::make_shared<Http1Session>(std::move(socket), beast::flat_buffer(), shared_, std::move(slot),
-                                 std::move(label),
-                                 /*admin=*/true)
+  std::make_shared<PlainHttp1Session>(std::move(socket), beast::flat_buffer(), shared_,
+                                      std::move(slot), std::move(label),
+                                      /*admin=*/true)
       ->Start();
 }
 

@@ -226,8 +226,8 @@ void SniffSession::Dispatch(Protocol protocol) {
   switch (protocol) {
     case Protocol::kHttp2: return HandToGrpc();
     case Protocol::kHttp1:
-      std::make_shared<Http1Session>(std::move(socket_), std::move(buffer_), shared_,
-                                     std::move(slot_), std::move(label_))
+      std::make_shared<PlainHttp1Session>(std::move(socket_), std::move(buffer_), shared_,
+                                          std::move(slot_), std::move(label_))
           ->Start();
       return;
     case Protocol::kTls:

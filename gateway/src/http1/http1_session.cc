@@ -20,26 +20,29 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1 << 20;
 }  // namespace
 
-Http1Session::Http1Session(net::ip::tcp::socket socket, beast::flat_buffer buffer, Shared& shared,
-                           ConnectionSlot slot, ConnectionLabel label, bool admin)
-    : socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
+template <class Stream>
+Http1Session<Stream>::Http1Session(Stream stream, beast::flat_buffer buffer, Shared& shared,
+                                   ConnectionSlot slot, ConnectionLabel label, bool admin)
+    : stream_(std::move(stream)),
+      timer_(stream_.get_executor()),
       buffer_(std::move(buffer)),
       shared_(shared),
       slot_(std::move(slot)),
       label_(std::move(label)),
       routes_{.grpc = !admin, .operator_endpoints = admin || shared.options.metrics} {}
 
-void Http1Session::Start() {
+template <class Stream>
+void Http1Session<Stream>::Start() {
   if (buffer_.size() > 0) return ReadHeader();
   WaitForRequest();
 }
 
-void Http1Session::WaitForRequest() {
+template <class Stream>
+void Http1Session<Stream>::WaitForRequest() {
   // The idle deadline runs until the next request's first byte; the header deadline from there.
   SetDeadline(shared_.options.idle_timeout, Limit::kIdleTimeout);
-  socket_.async_read_some(buffer_.prepare(kReadChunk),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+  stream_.async_read_some(buffer_.prepare(kReadChunk),
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                             if (self->timed_out_) return;
                             if (ec) return self->Close();  // EOF: the client is done
                             self->buffer_.commit(n);
@@ -47,7 +50,8 @@ void Http1Session::WaitForRequest() {
                           });
 }
 
-void Http1Session::ReadHeader() {
+template <class Stream>
+void Http1Session<Stream>::ReadHeader() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
   parser_->body_limit(shared_.options.max_body_bytes);
@@ -63,11 +67,12 @@ void Http1Session::ReadHeader() {
   if (ec || parser_->is_header_done()) return OnHeader(ec);
   SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
   http::async_read_header(
-      socket_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
+      stream_, buffer_, *parser_,
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
 }
 
-void Http1Session::OnHeader(beast::error_code ec) {
+template <class Stream>
+void Http1Session<Stream>::OnHeader(beast::error_code ec) {
   if (timed_out_) return;
   if (ec == http::error::header_limit) {
     shared_.metrics.limits.Inc(Limit::kHeaderSize);
@@ -104,22 +109,24 @@ void Http1Session::OnHeader(beast::error_code ec) {
   if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
     // The client waits for this before sending the body it announced (HTTP/1.0 ones do not).
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    return net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               if (!ec) self->ReadBody();
                             });
   }
   ReadBody();
 }
 
-void Http1Session::ReadBody() {
+template <class Stream>
+void Http1Session<Stream>::ReadBody() {
   SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
   http::async_read(
-      socket_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
+      stream_, buffer_, *parser_,
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
 }
 
-void Http1Session::OnBody(beast::error_code ec) {
+template <class Stream>
+void Http1Session<Stream>::OnBody(beast::error_code ec) {
   if (timed_out_) return;
   if (ec == http::error::body_limit) {
     shared_.metrics.limits.Inc(Limit::kBodySize);
@@ -133,7 +140,8 @@ void Http1Session::OnBody(beast::error_code ec) {
   Respond(parser_->get().keep_alive(), true);
 }
 
-void Http1Session::Respond(bool keep_alive, bool body_complete) {
+template <class Stream>
+void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
   const RequestVerdict verdict = CheckRequest(HeadOf(req));
   if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
@@ -187,13 +195,15 @@ void Http1Session::Respond(bool keep_alive, bool body_complete) {
   Send(std::move(res), keep_alive);
 }
 
-void Http1Session::CountRejection(const Route& route) {
+template <class Stream>
+void Http1Session<Stream>::CountRejection(const Route& route) {
   const auto& req = parser_->get();
   shared_.metrics.CountRejection(route.method_index, HttpMethodFromName(req.method_string()));
   RecordCaller(route, "reject");
 }
 
-void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
+template <class Stream>
+void Http1Session<Stream>::RecordCaller(const Route& route, std::string_view policy) {
   const auto& req = parser_->get();
   const bool registered = route.method_index >= 0;
   const std::string client = ClientOf(req);
@@ -229,7 +239,8 @@ void Http1Session::RecordCaller(const Route& route, std::string_view policy) {
   }
 }
 
-void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool keep_alive) {
+template <class Stream>
+void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule, bool keep_alive) {
   const auto& req = parser_->get();
   const MethodInfo& method = shared_.methods.methods()[route.method_index];
   RecordCaller(route, PolicyName(rule.policy));
@@ -252,9 +263,9 @@ void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool ke
   DeprecationNotice notice{method.path, rule.deprecated, rule.sunset, rule.link};
   cancel_ = shared_.transcoder->Call(
       method.path, req.body(), std::move(metadata), timeout,
-      [self = shared_from_this(), route, policy = rule.policy, notice,
+      [self = this->shared_from_this(), route, policy = rule.policy, notice,
        keep_alive](TranscodeResult result) mutable {
-        net::post(self->socket_.get_executor(),
+        net::post(self->stream_.get_executor(),
                   [self, route, policy, notice, keep_alive, result = std::move(result)]() mutable {
                     self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
                   });
@@ -262,14 +273,15 @@ void Http1Session::Transcode(const Route& route, const PolicyRule& rule, bool ke
   if (cancel_) WatchForHangUp();
 }
 
-void Http1Session::WatchForHangUp() {
+template <class Stream>
+void Http1Session<Stream>::WatchForHangUp() {
   // Nothing is read while the call runs; readiness says whether the client hung up (end of
   // stream or reset: cancel the call) or sent its next request (leave it in the socket).
-  socket_.async_wait(
-      net::socket_base::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+  Socket().async_wait(
+      net::socket_base::wait_read, [self = this->shared_from_this()](boost::system::error_code ec) {
         if (ec || !self->cancel_) return;  // the answer came first
         char byte;
-        const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        const ssize_t n = ::recv(self->Socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n > 0) return;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
           return self->WatchForHangUp();
@@ -280,14 +292,15 @@ void Http1Session::WatchForHangUp() {
       });
 }
 
-void Http1Session::FinishTranscode(const Route& route, Http1Policy policy,
-                                   const DeprecationNotice& notice, TranscodeResult result,
-                                   bool keep_alive) {
+template <class Stream>
+void Http1Session<Stream>::FinishTranscode(const Route& route, Http1Policy policy,
+                                           const DeprecationNotice& notice, TranscodeResult result,
+                                           bool keep_alive) {
   const auto& req = parser_->get();
   if (cancel_) {
     cancel_ = {};
     boost::system::error_code ignored;
-    socket_.cancel(ignored);  // ends WatchForHangUp's wait
+    Socket().cancel(ignored);  // ends WatchForHangUp's wait
   }
   shared_.metrics.CountTranscoded(route.method_index, policy == Http1Policy::kWarn,
                                   result.grpc_code);
@@ -300,7 +313,8 @@ void Http1Session::FinishTranscode(const Route& route, Http1Policy policy,
 
 // The caller to report: the peer, or the first X-Forwarded-For hop when the operator trusts the
 // proxy in front to set it. Only a well-formed IP address is taken from the header.
-std::string Http1Session::ClientOf(const http::request<http::string_body>& req) const {
+template <class Stream>
+std::string Http1Session<Stream>::ClientOf(const http::request<http::string_body>& req) const {
   if (shared_.options.trust_forwarded_for) {
     std::string_view xff = req["X-Forwarded-For"];
     xff = xff.substr(0, xff.find(','));
@@ -313,7 +327,8 @@ std::string Http1Session::ClientOf(const http::request<http::string_body>& req) 
   return label_.peer_ip;
 }
 
-void Http1Session::SendError(http::status status, std::string_view message) {
+template <class Stream>
+void Http1Session<Stream>::SendError(http::status status, std::string_view message) {
   const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
   const bool too_large = status == http::status::request_header_fields_too_large ||
                          status == http::status::payload_too_large;
@@ -324,26 +339,27 @@ void Http1Session::SendError(http::status status, std::string_view message) {
   Send(std::move(res), false);
 }
 
-void Http1Session::Send(Response response, bool keep_alive) {
+template <class Stream>
+void Http1Session<Stream>::Send(Response response, bool keep_alive) {
   shared_.metrics.CountResponse(response.result_int());
   response_ = std::move(response);
   SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
-  http::async_write(socket_, response_,
-                    [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                      self->OnWrite(ec, keep_alive);
-                    });
+  http::async_write(stream_, response_,
+                    [self = this->shared_from_this(), keep_alive](
+                        beast::error_code ec, std::size_t) { self->OnWrite(ec, keep_alive); });
 }
 
-void Http1Session::SendWire(std::string_view wire, http::status status, bool keep_alive) {
+template <class Stream>
+void Http1Session<Stream>::SendWire(std::string_view wire, http::status status, bool keep_alive) {
   shared_.metrics.CountResponse(static_cast<unsigned>(status));
   SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
-  net::async_write(socket_, net::buffer(wire.data(), wire.size()),
-                   [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                     self->OnWrite(ec, keep_alive);
-                   });
+  net::async_write(stream_, net::buffer(wire.data(), wire.size()),
+                   [self = this->shared_from_this(), keep_alive](
+                       beast::error_code ec, std::size_t) { self->OnWrite(ec, keep_alive); });
 }
 
-void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {
+template <class Stream>
+void Http1Session<Stream>::OnWrite(beast::error_code ec, bool keep_alive) {
   in_flight_.reset();  // a JSON call's answer is out
   if (ec) return;      // the client went away, or the deadline closed the socket
   response_ = {};
@@ -353,26 +369,29 @@ void Http1Session::OnWrite(beast::error_code ec, bool keep_alive) {
   WaitForRequest();
 }
 
-void Http1Session::Close() {
+template <class Stream>
+void Http1Session<Stream>::Close() {
   beast::error_code ec;
   // Half-close: the client reads the answer, then EOF. Closing outright with unread request
   // bytes in our receive buffer would send an RST that can destroy the answer in flight.
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
-  if (ec) return socket_.close(ec);
+  Socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  if (ec) return Socket().close(ec);
   buffer_.clear();
   SetDeadline(kLingerTime, std::nullopt);
   Linger(0);
 }
 
-void Http1Session::Linger(std::size_t discarded) {
-  socket_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this(), discarded](
+template <class Stream>
+void Http1Session<Stream>::Linger(std::size_t discarded) {
+  stream_.async_read_some(buffer_.prepare(kReadChunk), [self = this->shared_from_this(), discarded](
                                                            beast::error_code ec, std::size_t n) {
-    if (ec || discarded + n > kLingerBytes) return self->socket_.close(ec);
+    if (ec || discarded + n > kLingerBytes) return self->Socket().close(ec);
     self->Linger(discarded + n);
   });
 }
 
-void Http1Session::SetDeadline(Duration timeout, std::optional<Limit> limit) {
+template <class Stream>
+void Http1Session<Stream>::SetDeadline(Duration timeout, std::optional<Limit> limit) {
   deadline_ = std::chrono::steady_clock::now() + timeout;
   deadline_limit_ = limit;
   // A timer set to fire no later than the new deadline is left alone: OnTimer waits the rest.
@@ -380,21 +399,26 @@ void Http1Session::SetDeadline(Duration timeout, std::optional<Limit> limit) {
   ArmTimer();
 }
 
-void Http1Session::ClearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+template <class Stream>
+void Http1Session<Stream>::ClearDeadline() {
+  deadline_ = std::chrono::steady_clock::time_point::max();
+}
 
-void Http1Session::ArmTimer() {
+template <class Stream>
+void Http1Session<Stream>::ArmTimer() {
   timer_armed_ = true;
   timer_.expires_at(deadline_);  // a wait for a later time ends with operation_aborted
   // A weak reference: the timer alone does not keep a finished connection alive.
-  timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+  timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
     if (ec == net::error::operation_aborted) return;  // re-armed, or the session is gone
     if (const auto self = weak.lock()) self->OnTimer(ec);
   });
 }
 
-void Http1Session::OnTimer(beast::error_code ec) {
+template <class Stream>
+void Http1Session<Stream>::OnTimer(beast::error_code ec) {
   timer_armed_ = false;
-  if (ec || !socket_.is_open() || deadline_ == std::chrono::steady_clock::time_point::max()) {
+  if (ec || !Socket().is_open() || deadline_ == std::chrono::steady_clock::time_point::max()) {
     return;
   }
   if (std::chrono::steady_clock::now() < deadline_) return ArmTimer();
@@ -405,7 +429,9 @@ void Http1Session::OnTimer(beast::error_code ec) {
                  LimitName(*deadline_limit_));
   }
   // Closing cancels the pending read or write; its handler sees timed_out_ and returns.
-  socket_.close(ec);
+  Socket().close(ec);
 }
+
+template class Http1Session<boost::asio::ip::tcp::socket>;
 
 }  // namespace h2gate

@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -25,12 +26,17 @@ namespace h2gate {
 
 namespace beast = boost::beast;
 
-class Http1Session : public std::enable_shared_from_this<Http1Session> {
+// `Stream` is what carries the bytes: a TCP socket, or (for TLS) a stream layered over one, as in
+// Boost.Beast's advanced server-flex example. Reads, writes and the parse go through the stream;
+// deadlines, hang-up watching and closing act on the TCP socket beneath it. The definitions live
+// in http1_session.cc, instantiated there for each stream the gateway serves.
+template <class Stream>
+class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
  public:
   // `buffer` holds the bytes the sniffer already read: the start of the first request.
   // `admin`: the admin listener's session, which serves operator endpoints and no 426.
-  Http1Session(boost::asio::ip::tcp::socket socket, beast::flat_buffer buffer, Shared& shared,
-               ConnectionSlot slot, ConnectionLabel label, bool admin = false);
+  Http1Session(Stream stream, beast::flat_buffer buffer, Shared& shared, ConnectionSlot slot,
+               ConnectionLabel label, bool admin = false);
   void Start();
 
  private:
@@ -64,7 +70,9 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   void ArmTimer();
   void OnTimer(beast::error_code ec);
 
-  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::socket& Socket() { return beast::get_lowest_layer(stream_); }
+
+  Stream stream_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   std::optional<Limit> deadline_limit_;
@@ -87,5 +95,9 @@ class Http1Session : public std::enable_shared_from_this<Http1Session> {
   ConnectionLabel label_;
   const RouteOptions routes_;
 };
+
+// The plaintext session: HTTP/1.x straight over TCP.
+using PlainHttp1Session = Http1Session<boost::asio::ip::tcp::socket>;
+extern template class Http1Session<boost::asio::ip::tcp::socket>;
 
 }  // namespace h2gate
