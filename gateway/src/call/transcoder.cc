@@ -6,8 +6,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/support/byte_buffer.h>
+#include <boost/asio/post.hpp>
 
 #include "call/grpc_status.h"
 #include "call/json.h"
@@ -22,15 +21,6 @@ using google::protobuf::MethodDescriptor;
 TranscodeResult Error(grpc::StatusCode code, std::string_view message) {
   return {HttpStatusForGrpc(code), code, StatusJson(code, message)};
 }
-
-// State of one call, alive until gRPC reports completion.
-struct Pending {
-  grpc::ClientContext context;
-  grpc::ByteBuffer request;
-  grpc::ByteBuffer response;
-  std::unique_ptr<Message> reply;
-  std::function<void(TranscodeResult)> done;
-};
 
 }  // namespace
 
@@ -73,13 +63,21 @@ const MethodDescriptor* Transcoder::Find(std::string_view path) const {
 }
 
 std::function<void()> Transcoder::Call(std::string_view path, std::string_view json,
-                                       std::vector<std::pair<std::string, std::string>> metadata,
-                                       Duration timeout,
+                                       const Metadata& metadata, Duration timeout,
+                                       boost::asio::any_io_executor executor,
                                        std::function<void(TranscodeResult)> done) {
+  // A request that never becomes a call is answered on the executor too: `done` never runs
+  // inside this function.
+  auto fail = [&](TranscodeResult result) {
+    boost::asio::post(executor, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+    return std::function<void()>();
+  };
   const MethodDescriptor* method = Find(path);
   if (method == nullptr) {
-    done(Error(grpc::StatusCode::UNIMPLEMENTED, fmt::format("{} cannot be called as JSON", path)));
-    return {};
+    return fail(
+        Error(grpc::StatusCode::UNIMPLEMENTED, fmt::format("{} cannot be called as JSON", path)));
   }
   auto* factory = google::protobuf::MessageFactory::generated_factory();
   std::unique_ptr<Message> request(factory->GetPrototype(method->input_type())->New());
@@ -88,44 +86,38 @@ std::function<void()> Transcoder::Call(std::string_view path, std::string_view j
   const auto parsed = google::protobuf::util::JsonStringToMessage(
       json.empty() ? std::string_view("{}") : json, request.get(), options);
   if (!parsed.ok()) {
-    done(Error(grpc::StatusCode::INVALID_ARGUMENT,
-               fmt::format("request body is not a valid {} in JSON: {}",
-                           method->input_type()->full_name(), parsed.message().as_string())));
-    return {};
+    return fail(
+        Error(grpc::StatusCode::INVALID_ARGUMENT,
+              fmt::format("request body is not a valid {} in JSON: {}",
+                          method->input_type()->full_name(), parsed.message().as_string())));
   }
 
-  auto pending = std::make_shared<Pending>();
-  pending->done = std::move(done);
-  pending->reply.reset(factory->GetPrototype(method->output_type())->New());
-  const std::string bytes = request->SerializeAsString();
-  grpc::Slice slice(bytes.data(), bytes.size());
-  pending->request = grpc::ByteBuffer(&slice, 1);
-  pending->context.set_deadline(std::chrono::system_clock::now() + timeout);
-  for (auto& [key, value] : metadata) pending->context.AddMetadata(key, value);
-
-  stub_.UnaryCall(&pending->context, std::string(path), grpc::StubOptions(), &pending->request,
-                  &pending->response, [pending](grpc::Status status) {
-                    if (!status.ok()) {
-                      return pending->done(Error(status.error_code(), status.error_message()));
-                    }
-                    std::string bytes;
-                    std::vector<grpc::Slice> slices;
-                    if (pending->response.Dump(&slices).ok()) {
-                      for (const auto& s : slices) {
-                        bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-                      }
-                    }
-                    std::string json;
-                    if (!pending->reply->ParseFromString(bytes) ||
-                        !google::protobuf::util::MessageToJsonString(*pending->reply, &json).ok()) {
-                      return pending->done(Error(grpc::StatusCode::INTERNAL,
-                                                 "the reply could not be converted to JSON"));
-                    }
-                    json += '\n';
-                    pending->done({200, 0, std::move(json)});
-                  });
-  return [weak = std::weak_ptr<Pending>(pending)] {
-    if (const auto p = weak.lock()) p->context.TryCancel();
+  // The codec: one request message in, one response message out, both as JSON.
+  struct Reply {
+    std::unique_ptr<Message> message;
+    bool received = false;
+  };
+  auto reply = std::make_shared<Reply>();
+  reply->message.reset(factory->GetPrototype(method->output_type())->New());
+  InProcessCall::Events events;
+  events.on_message = [reply](std::string bytes) {
+    reply->received = reply->message->ParseFromString(bytes);
+  };
+  events.on_done = [reply, done = std::move(done)](grpc::Status status, Metadata) {
+    if (!status.ok()) return done(Error(status.error_code(), status.error_message()));
+    std::string json;
+    if (!reply->received ||
+        !google::protobuf::util::MessageToJsonString(*reply->message, &json).ok()) {
+      return done(Error(grpc::StatusCode::INTERNAL, "the reply could not be converted to JSON"));
+    }
+    json += '\n';
+    done({200, 0, std::move(json)});
+  };
+  const auto call = InProcessCall::Start(stub_, std::string(path), metadata, timeout,
+                                         std::move(executor), std::move(events));
+  call->Write(request->SerializeAsString(), /*last=*/true);
+  return [weak = std::weak_ptr<InProcessCall>(call)] {
+    if (const auto c = weak.lock()) c->Cancel();
   };
 }
 

@@ -1,6 +1,7 @@
-// Serves an HTTP/1.x JSON call by making the unary gRPC call in process: JSON in protobuf's
-// canonical mapping to the request message, the call through gRPC's in-process channel (so
-// interceptors, deadlines and metrics all apply), and the reply or status back as JSON.
+// Serves an HTTP/1.x JSON call by making the unary gRPC call in process: a codec over
+// InProcessCall (inprocess_call.h) that turns JSON in protobuf's canonical mapping into the
+// request message and the reply or status back into JSON. The call goes through gRPC's
+// in-process channel, so interceptors, deadlines and metrics all apply.
 #pragma once
 
 #include <functional>
@@ -15,6 +16,7 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "call/grpc_status.h"
+#include "call/inprocess_call.h"
 #include "h2gate/gateway.h"
 
 namespace google::protobuf {
@@ -38,12 +40,12 @@ class Transcoder {
  public:
   explicit Transcoder(std::shared_ptr<grpc::Channel> in_process);
 
-  // Starts the call. `done` runs once, on a gRPC thread (or at once for a bad request body).
-  // Returns what cancels the call (TryCancel: `done` then sees CANCELLED); it may be called from
-  // any thread, also after the call ended. Empty if the call never started.
-  std::function<void()> Call(std::string_view path, std::string_view json,
-                             std::vector<std::pair<std::string, std::string>> metadata,
-                             Duration timeout, std::function<void(TranscodeResult)> done);
+  // Starts the call. `done` runs once, on `executor`, also for a request that never became a
+  // call (a bad JSON body). Returns what cancels the call (`done` then sees CANCELLED); it may be
+  // called from any thread, also after the call ended. Empty if the call never started.
+  std::function<void()> Call(std::string_view path, std::string_view json, const Metadata& metadata,
+                             Duration timeout, boost::asio::any_io_executor executor,
+                             std::function<void(TranscodeResult)> done);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;

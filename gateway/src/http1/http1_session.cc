@@ -245,7 +245,7 @@ void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule,
   const MethodInfo& method = shared_.methods.methods()[route.method_index];
   RecordCaller(route, PolicyName(rule.policy));
 
-  std::vector<std::pair<std::string, std::string>> metadata;
+  Metadata metadata;
   for (std::string_view name : kForwardedHeaders) {
     const auto it = req.find(name);
     if (it != req.end()) metadata.emplace_back(name, it->value());
@@ -259,16 +259,13 @@ void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule,
   in_flight_.emplace(shared_.transcodes_in_flight);
   // The call has its own deadline; the connection's next one starts with the answer.
   ClearDeadline();
-  // The reply comes on a gRPC thread; the answer is written from this connection's strand.
+  // The reply is delivered on this connection's executor (its strand with several I/O threads).
   DeprecationNotice notice{method.path, rule.deprecated, rule.sunset, rule.link};
   cancel_ = shared_.transcoder->Call(
-      method.path, req.body(), std::move(metadata), timeout,
+      method.path, req.body(), metadata, timeout, stream_.get_executor(),
       [self = this->shared_from_this(), route, policy = rule.policy, notice,
        keep_alive](TranscodeResult result) mutable {
-        net::post(self->stream_.get_executor(),
-                  [self, route, policy, notice, keep_alive, result = std::move(result)]() mutable {
-                    self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
-                  });
+        self->FinishTranscode(route, policy, notice, std::move(result), keep_alive);
       });
   if (cancel_) WatchForHangUp();
 }

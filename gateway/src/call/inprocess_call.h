@@ -1,0 +1,86 @@
+// One call on the embedded gRPC server through its in-process channel, for the transports the
+// gateway serves itself: raw message bytes both ways, request metadata, the response's headers
+// (initial metadata) and trailers, a deadline, and cancellation.
+//
+// Every kind of call (unary, client, server or bidi streaming) is one generic bidi stream
+// underneath: on the wire they differ only in how many messages each side sends, which is the
+// codec's business (JSON transcoding sends one and expects one; HTTP/2 proxying relays frames).
+// The events are delivered in order on the executor given at the start (the session's strand),
+// so the session's code never runs on a gRPC thread.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/client_callback.h>
+#include <boost/asio/any_io_executor.hpp>
+
+#include "h2gate/gateway.h"
+
+namespace h2gate {
+
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
+                      private grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  struct Events {
+    // Once, before the first message (or with an empty list if the call ended without any).
+    std::function<void(Metadata headers)> on_headers;
+    // Each response message, serialised. The next is read from gRPC only after this returns.
+    std::function<void(std::string message)> on_message;
+    // Once, last: the status and the trailers.
+    std::function<void(grpc::Status status, Metadata trailers)> on_done;
+  };
+
+  // Starts a call to `path` ("/pkg.Service/Method"). `timeout` is its deadline from now.
+  static std::shared_ptr<InProcessCall> Start(grpc::GenericStub& stub, const std::string& path,
+                                              const Metadata& metadata, Duration timeout,
+                                              boost::asio::any_io_executor executor, Events events);
+
+  // Sends a request message; queued behind earlier ones. `last` half-closes after it.
+  void Write(std::string message, bool last = false);
+  // Half-closes: no more request messages.
+  void WritesDone();
+  // Ends the call with CANCELLED (on_done still runs). Any thread; also after the end.
+  void Cancel();
+
+ private:
+  InProcessCall(boost::asio::any_io_executor executor, Events events);
+  void Post(std::function<void()> f);
+  void WriteNextLocked();
+
+  void OnReadInitialMetadataDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnWritesDoneDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  boost::asio::any_io_executor executor_;
+  Events events_;
+  grpc::ClientContext context_;
+  grpc::ByteBuffer read_;
+  std::mutex mu_;  // the write queue: Write() runs on the session, OnWriteDone on gRPC's threads
+  std::deque<std::pair<std::string, bool>> queue_;
+  grpc::ByteBuffer writing_;
+  bool write_in_flight_ = false;
+  bool writes_done_ = false;             // asked for
+  bool writes_done_sent_ = false;        // given to gRPC
+  bool headers_sent_ = false;            // on_headers was posted
+  bool done_ = false;                    // OnDone ran
+  std::shared_ptr<InProcessCall> self_;  // held from Start to OnDone: gRPC owns the reactor then
+};
+
+// A serialised message as gRPC's buffer, and back.
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
+std::string FromByteBuffer(const grpc::ByteBuffer& buffer);
+
+}  // namespace h2gate
