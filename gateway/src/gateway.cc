@@ -63,11 +63,12 @@ class Gateway::Impl {
  public:
   explicit Impl(Options options)
       // The concurrency hint lets asio drop locking it does not need with one I/O thread.
-      : shared_(std::move(options)),
-        io_(shared_.options.io_threads),
-        listener_(io_, shared_),
-        admin_(io_, shared_, true),
-        memory_(io_, shared_, MemoryLimit(shared_.options)) {
+      : options_(std::move(options)),
+        shared_(options_.legacy_callers_capacity),
+        io_(options_.io_threads),
+        listener_(io_, shared_, options_),
+        admin_(io_, shared_, options_, true),
+        memory_(io_, shared_, MemoryLimit(options_)) {
     interceptors_.push_back(shared_.grpc_metrics.NewInterceptorFactory());
     // Debian builds abseil without NDEBUG, which leaves absl::Mutex's debug-only deadlock
     // detector on: every lock gRPC takes consults a process-wide lock graph. Measured with
@@ -89,14 +90,17 @@ class Gateway::Impl {
 
   bool Start(std::string* error) {
     if (spdlog::get("h2gate") == nullptr) {
-      SetUpLogging(shared_.options.log_level, shared_.options.log_format);
+      SetUpLogging(options_.log_level, options_.log_format);
     }
-    const Options& o = shared_.options;
-    if (!shared_.guard_exempt_error.empty()) {
-      *error = fmt::format("invalid --http2-guard-exempt={:?}: {}", o.http2_guard_exempt,
-                           shared_.guard_exempt_error);
+    const Options& o = options_;
+    auto context = std::make_shared<Context>(o);
+    std::string why;
+    const auto exempt = CidrList::Parse(o.http2_guard_exempt, &why);
+    if (!exempt) {
+      *error = fmt::format("invalid --http2-guard-exempt={:?}: {}", o.http2_guard_exempt, why);
       return false;
     }
+    context->guard_exempt = *exempt;
     // Bind first: a port in use fails start-up before gRPC spins up.
     if (!listener_.Bind(o.listen, error)) return false;
     if (o.admin_listen && !admin_.Bind(*o.admin_listen, error)) return false;
@@ -128,16 +132,18 @@ class Gateway::Impl {
       return false;
     }
     handoff_.emplace(std::move(acceptor), listener_.native_handle());
-    shared_.handoff = &*handoff_;
-    shared_.methods = MethodTable(DescribeMethods(service_names));
-    shared_.metrics.SetMethods(&shared_.methods);
-    shared_.grpc_metrics.SetMethods(&shared_.methods);
-    for (const MethodInfo& m : shared_.methods.methods()) {
-      shared_.reject_wire.push_back({SerializedPostRejection(m.path, shared_.methods, false),
-                                     SerializedPostRejection(m.path, shared_.methods, true)});
+    context->handoff = &*handoff_;
+    context->methods = MethodTable(DescribeMethods(service_names));
+    for (const MethodInfo& m : context->methods.methods()) {
+      context->reject_wire.push_back({SerializedPostRejection(m.path, context->methods, false),
+                                      SerializedPostRejection(m.path, context->methods, true)});
     }
     // JSON calls go through gRPC's in-process channel: same server, same interceptors.
-    shared_.transcoder = std::make_unique<Transcoder>(server_->InProcessChannel({}));
+    context->transcoder = std::make_unique<Transcoder>(server_->InProcessChannel({}));
+    // Published before any connection is accepted; never changed after.
+    shared_.context = std::move(context);
+    shared_.metrics.SetMethods(&shared_.context->methods);
+    shared_.grpc_metrics.SetMethods(&shared_.context->methods);
     if (auto* health = server_->GetHealthCheckService()) {
       for (const auto& name : service_names) health->SetServingStatus(name, true);
     }
@@ -150,7 +156,8 @@ class Gateway::Impl {
     for (int i = 0; i < o.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 
     std::string services;
-    for (const auto& s : shared_.methods.Services()) services += (services.empty() ? "" : ", ") + s;
+    for (const auto& s : shared_.context->methods.Services())
+      services += (services.empty() ? "" : ", ") + s;
     spdlog::info(
         "h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}{}; services: {}", kVersion,
         o.listen.host, listener_.port(),
@@ -165,7 +172,7 @@ class Gateway::Impl {
 
   // Reads the policy flags and file into the store; keeps the old rules on error.
   bool LoadPolicy(std::string* error) {
-    const Options& o = shared_.options;
+    const Options& o = options_;
     PolicyRule defaults;
     defaults.policy = o.http1_policy;
     defaults.sunset = o.http1_sunset;
@@ -234,7 +241,7 @@ class Gateway::Impl {
 
  private:
   void ConfigureGrpc() {
-    const Options& o = shared_.options;
+    const Options& o = options_;
     if (o.grpc_max_connection_age.count() > 0) {
       builder_.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Ms(o.grpc_max_connection_age));
     }
@@ -252,7 +259,7 @@ class Gateway::Impl {
   }
 
   void Drain() {
-    const Options& o = shared_.options;
+    const Options& o = options_;
     shared_.draining = true;
     shared_.metrics.ready.Set(0);
     if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
@@ -299,6 +306,7 @@ class Gateway::Impl {
     cv_.notify_all();
   }
 
+  const Options options_;  // as given; connections read the copy in shared_.context
   // Declared before io_: handlers still queued when io_ is destroyed hold sessions that count
   // themselves out of shared_'s metrics.
   Shared shared_;

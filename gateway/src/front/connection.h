@@ -30,14 +30,11 @@ class HandoffTarget {
   virtual bool Handoff(int fd, std::string_view bytes_read) = 0;
 };
 
-// Owned by the gateway; outlives every connection.
-struct Shared {
-  explicit Shared(Options o)
-      : options(std::move(o)),
-        http2_limits(LimitsOf(options)),
-        guard_exempt(
-            CidrList::Parse(options.http2_guard_exempt, &guard_exempt_error).value_or(CidrList())),
-        legacy_callers(options.legacy_callers_capacity) {}
+// What connections read and nothing changes once the gateway serves: built when gRPC has
+// started, then published whole as shared_ptr<const>. Each connection holds a reference, so what
+// it reads can neither change under it nor go away before it.
+struct Context {
+  explicit Context(Options o) : options(std::move(o)), http2_limits(LimitsOf(options)) {}
   static Http2Limits LimitsOf(const Options& o) {
     Http2Limits limits;
     limits.max_concurrent_streams = o.http2_max_concurrent_streams;
@@ -47,19 +44,26 @@ struct Shared {
   }
   const Options options;
   const Http2Limits http2_limits;
-  std::string guard_exempt_error;  // set if options.http2_guard_exempt is not a list; Start fails
-  const CidrList guard_exempt;
+  CidrList guard_exempt;
+  MethodTable methods;
+  // The 426 for a POST over HTTP/1.1 to each registered method, whole on the wire:
+  // [method_index][keep_alive].
+  std::vector<std::array<std::string, 2>> reject_wire;
+  std::unique_ptr<Transcoder> transcoder;
+  HandoffTarget* handoff = nullptr;  // owned by the gateway, which outlives every connection
+};
+
+// The gateway's live state: counters, the report, the policy store, flags. Owned by the
+// gateway; outlives every connection.
+struct Shared {
+  explicit Shared(std::size_t legacy_callers_capacity) : legacy_callers(legacy_callers_capacity) {}
+  // Set once, before the listeners accept; read without a lock from then on.
+  std::shared_ptr<const Context> context;
   Metrics metrics;
   GrpcMetrics grpc_metrics;
   LegacyCallers legacy_callers;
   PolicyStore policies{PolicySet{}};
-  std::unique_ptr<Transcoder> transcoder;  // set once gRPC runs
   std::function<SystemTime()> clock = [] { return std::chrono::system_clock::now(); };
-  // The 426 for a POST over HTTP/1.1 to each registered method, whole on the wire:
-  // [method_index][keep_alive].
-  std::vector<std::array<std::string, 2>> reject_wire;
-  MethodTable methods;
-  HandoffTarget* handoff = nullptr;
   std::atomic<bool> draining{false};
   std::atomic<bool> memory_degraded{false};  // over --memory-limit: new connections refused
   std::atomic<bool> trim_requested{false};   // an abusive connection was cut: return its memory
@@ -123,6 +127,7 @@ class ConnectionSlot {
   bool held() const { return limiter_ != nullptr; }
   void Release() {
     if (limiter_ == nullptr) return;
+    metrics_->CheckAlive();
     limiter_->Release();
     metrics_->connections_open.Add(-1);
     limiter_ = nullptr;

@@ -67,7 +67,7 @@ bool StartGuarded(int client_fd, std::string_view bytes_read, const net::ip::tcp
     return false;
   }
   auto guard = std::make_shared<H2Guard>(std::move(client), std::move(grpc), shared, label);
-  shared.handoff->Handoff(pair[1], {});  // gRPC owns that end from here
+  shared.context->handoff->Handoff(pair[1], {});  // gRPC owns that end from here
   shared.metrics.handoffs.Inc();
   guard->Start(bytes_read);
   return true;
@@ -79,7 +79,7 @@ H2Guard::H2Guard(net::ip::tcp::socket client, net::local::stream_protocol::socke
       grpc_(std::move(grpc)),
       shared_(shared),
       label_(std::move(label)),
-      policer_(shared.http2_limits) {
+      policer_(shared.context->http2_limits) {
   shared_.metrics.http2_guarded.Add(1);
 }
 

@@ -32,13 +32,15 @@ bool StartsWithHttp2(int fd) {
 }
 }  // namespace
 
-Listener::Listener(net::io_context& io, Shared& shared, bool admin)
+Listener::Listener(net::io_context& io, Shared& shared, const Options& options, bool admin)
     : io_(io),
       acceptor_(io),
       backoff_(io),
       shared_(shared),
       admin_(admin),
-      limiter_(admin ? kAdminMaxConnections : shared.options.max_connections) {}
+      defer_accept_(!admin && options.defer_accept),
+      strand_per_connection_(options.io_threads > 1),
+      limiter_(admin ? kAdminMaxConnections : options.max_connections) {}
 
 bool Listener::Bind(const HostPort& address, std::string* error) {
   boost::system::error_code ec;
@@ -57,7 +59,7 @@ bool Listener::Bind(const HostPort& address, std::string* error) {
   // whole at once, and a handed-off connection needs no setsockopt of its own.
   acceptor_.set_option(tcp::no_delay(true), ec);
   if (ec) return fail("configure");
-  if (!admin_ && shared_.options.defer_accept) {
+  if (defer_accept_) {
     // Clients speak first in both protocols served here. Accepting only once the first bytes
     // are in means StartConnection's first look decides almost every connection at once,
     // without an epoll registration, a timer or a second wake-up. A silent client is handed
@@ -154,7 +156,7 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
   }
   // Each connection gets its own strand, so sessions are safe with any number of I/O threads.
   // With one I/O thread every handler runs on it already: a strand would only add cost.
-  const net::any_io_executor executor = shared_.options.io_threads > 1
+  const net::any_io_executor executor = strand_per_connection_
                                             ? net::any_io_executor(net::make_strand(io_))
                                             : net::any_io_executor(io_.get_executor());
   if (!admin_) {

@@ -16,7 +16,8 @@ class Listener {
   // The admin port's own cap: operators and probes reach it whatever fills the main port.
   static constexpr int kAdminMaxConnections = 64;
 
-  Listener(boost::asio::io_context& io, Shared& shared, bool admin = false);
+  // Reads what it needs of `options` now: it binds before the gateway's Context exists.
+  Listener(boost::asio::io_context& io, Shared& shared, const Options& options, bool admin = false);
 
   // Binds and listens; returns false with a reason.
   bool Bind(const HostPort& address, std::string* error);
@@ -40,6 +41,8 @@ class Listener {
   boost::asio::steady_timer backoff_;
   Shared& shared_;
   const bool admin_;
+  const bool defer_accept_;
+  const bool strand_per_connection_;
   ConnectionLimiter limiter_;
   int port_ = 0;
 };

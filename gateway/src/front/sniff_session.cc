@@ -83,11 +83,11 @@ void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label,
              std::string_view bytes, const net::ip::tcp& protocol,
              const net::any_io_executor& executor) {
   slot.Release();
-  if (!shared.guard_exempt.Contains(label.peer_address)) {
+  if (!shared.context->guard_exempt.Contains(label.peer_address)) {
     StartGuarded(fd, bytes, protocol, executor, shared, label);
     return;
   }
-  if (shared.handoff->Handoff(fd, bytes)) {
+  if (shared.context->handoff->Handoff(fd, bytes)) {
     shared.metrics.handoffs.Inc();
     SPDLOG_DEBUG("conn={} peer={} handed to gRPC with {} bytes read", label.id, label.peer,
                  bytes.size());
@@ -173,7 +173,7 @@ void SniffSession::Begin() {
       return Dispatch(p);
     }
   }
-  timer_.expires_at(started_ + shared_.options.sniff_timeout);
+  timer_.expires_at(started_ + shared_.context->options.sniff_timeout);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec) return;  // cancelled: the protocol was decided
     self->timed_out_ = true;

@@ -27,9 +27,10 @@ Http1Session<Stream>::Http1Session(Stream stream, beast::flat_buffer buffer, Sha
       timer_(stream_.get_executor()),
       buffer_(std::move(buffer)),
       shared_(shared),
+      ctx_(shared.context),
       slot_(std::move(slot)),
       label_(std::move(label)),
-      routes_{.grpc = !admin, .operator_endpoints = admin || shared.options.metrics} {}
+      routes_{.grpc = !admin, .operator_endpoints = admin || shared.context->options.metrics} {}
 
 template <class Stream>
 void Http1Session<Stream>::Start() {
@@ -40,7 +41,7 @@ void Http1Session<Stream>::Start() {
 template <class Stream>
 void Http1Session<Stream>::WaitForRequest() {
   // The idle deadline runs until the next request's first byte; the header deadline from there.
-  SetDeadline(shared_.options.idle_timeout, Limit::kIdleTimeout);
+  SetDeadline(ctx_->options.idle_timeout, Limit::kIdleTimeout);
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                             if (self->timed_out_) return;
@@ -53,8 +54,8 @@ void Http1Session<Stream>::WaitForRequest() {
 template <class Stream>
 void Http1Session<Stream>::ReadHeader() {
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(shared_.options.max_header_bytes));
-  parser_->body_limit(shared_.options.max_body_bytes);
+  parser_->header_limit(static_cast<std::uint32_t>(ctx_->options.max_header_bytes));
+  parser_->body_limit(ctx_->options.max_body_bytes);
   parser_->eager(true);
   // A request usually arrives whole in one read: parse what is buffered first, and wait (with
   // a deadline) only for what is missing.
@@ -65,7 +66,7 @@ void Http1Session<Stream>::ReadHeader() {
   }
   if (ec == http::error::need_more) ec = {};
   if (ec || parser_->is_header_done()) return OnHeader(ec);
-  SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
+  SetDeadline(ctx_->options.header_timeout, Limit::kHeaderTimeout);
   http::async_read_header(
       stream_, buffer_, *parser_,
       [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
@@ -100,7 +101,7 @@ void Http1Session<Stream>::OnHeader(beast::error_code ec) {
   // A body declared too large is not read: answer now and close, so no body byte is ever taken
   // for the next request.
   const auto length = parser_->content_length();
-  const bool too_large = declared_too_large || (length && *length > shared_.options.max_body_bytes);
+  const bool too_large = declared_too_large || (length && *length > ctx_->options.max_body_bytes);
   if (too_large) {
     shared_.metrics.limits.Inc(Limit::kBodySize);
     return Respond(false, /*body_complete=*/false);
@@ -119,7 +120,7 @@ void Http1Session<Stream>::OnHeader(beast::error_code ec) {
 
 template <class Stream>
 void Http1Session<Stream>::ReadBody() {
-  SetDeadline(shared_.options.header_timeout, Limit::kHeaderTimeout);
+  SetDeadline(ctx_->options.header_timeout, Limit::kHeaderTimeout);
   http::async_read(
       stream_, buffer_, *parser_,
       [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
@@ -147,11 +148,11 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
   if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
   // One policy snapshot for the whole request: a SIGHUP mid-call cannot give it two answers.
   const auto policy = shared_.policies.MayServe() ? shared_.policies.Get() : nullptr;
-  const RouterState state{.methods = shared_.methods,
+  const RouterState state{.methods = ctx_->methods,
                           .routes = routes_,
-                          .reject_wire = shared_.reject_wire,
+                          .reject_wire = ctx_->reject_wire,
                           .policy = policy.get(),
-                          .can_transcode = shared_.transcoder != nullptr,
+                          .can_transcode = ctx_->transcoder != nullptr,
                           .draining = shared_.draining.load(std::memory_order_relaxed),
                           .now = shared_.clock()};
   const RouteRequestFacts facts{
@@ -178,11 +179,11 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
       res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
       break;
     case Action::kLegacyCallers:
-      res = Rendered(shared_.legacy_callers.RenderJson(shared_.options.legacy_callers_capacity),
+      res = Rendered(shared_.legacy_callers.RenderJson(ctx_->options.legacy_callers_capacity),
                      "application/json", req.version());
       break;
     case Action::kLegacyCallersText:
-      res = Rendered(shared_.legacy_callers.RenderText(shared_.options.legacy_callers_capacity),
+      res = Rendered(shared_.legacy_callers.RenderText(ctx_->options.legacy_callers_capacity),
                      "text/plain; charset=utf-8", req.version());
       break;
     case Action::kResetLegacyCallers:
@@ -211,13 +212,13 @@ void Http1Session<Stream>::RecordCaller(const Route& route, std::string_view pol
   const std::string path =
       registered ? std::string() : fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
   const std::string_view method_path =
-      registered ? std::string_view(shared_.methods.methods()[route.method_index].path)
+      registered ? std::string_view(ctx_->methods.methods()[route.method_index].path)
                  : std::string_view(path);
   // Logged once per caller per interval, and never more than a few lines a second in all.
   std::uint64_t suppressed = 0;
   if (shared_.legacy_callers.Record(
           client, user_agent, method_path, registered, shared_.clock(),
-          std::chrono::duration_cast<std::chrono::seconds>(shared_.options.rejection_log_interval),
+          std::chrono::duration_cast<std::chrono::seconds>(ctx_->options.rejection_log_interval),
           policy) &&
       shared_.rejection_log.Allow(&suppressed)) {
     const std::string id = std::to_string(label_.id);
@@ -242,7 +243,7 @@ void Http1Session<Stream>::RecordCaller(const Route& route, std::string_view pol
 template <class Stream>
 void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule, bool keep_alive) {
   const auto& req = parser_->get();
-  const MethodInfo& method = shared_.methods.methods()[route.method_index];
+  const MethodInfo& method = ctx_->methods.methods()[route.method_index];
   RecordCaller(route, PolicyName(rule.policy));
 
   Metadata metadata;
@@ -252,7 +253,7 @@ void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule,
   }
   // --transcode-timeout is also the most a caller may ask for: a client-chosen grpc-timeout can
   // shorten the call, never hold the gateway longer.
-  Duration timeout = shared_.options.transcode_timeout;
+  Duration timeout = ctx_->options.transcode_timeout;
   if (const auto it = req.find("grpc-timeout"); it != req.end()) {
     if (const auto t = ParseGrpcTimeout(it->value())) timeout = std::min(*t, timeout);
   }
@@ -261,7 +262,7 @@ void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule,
   ClearDeadline();
   // The reply is delivered on this connection's executor (its strand with several I/O threads).
   DeprecationNotice notice{method.path, rule.deprecated, rule.sunset, rule.link};
-  cancel_ = shared_.transcoder->Call(
+  cancel_ = ctx_->transcoder->Call(
       method.path, req.body(), metadata, timeout, stream_.get_executor(),
       [self = this->shared_from_this(), route, policy = rule.policy, notice,
        keep_alive](TranscodeResult result) mutable {
@@ -312,7 +313,7 @@ void Http1Session<Stream>::FinishTranscode(const Route& route, Http1Policy polic
 // proxy in front to set it. Only a well-formed IP address is taken from the header.
 template <class Stream>
 std::string Http1Session<Stream>::ClientOf(const http::request<http::string_body>& req) const {
-  if (shared_.options.trust_forwarded_for) {
+  if (ctx_->options.trust_forwarded_for) {
     std::string_view xff = req["X-Forwarded-For"];
     xff = xff.substr(0, xff.find(','));
     while (!xff.empty() && xff.front() == ' ') xff.remove_prefix(1);
@@ -340,7 +341,7 @@ template <class Stream>
 void Http1Session<Stream>::Send(Response response, bool keep_alive) {
   shared_.metrics.CountResponse(response.result_int());
   response_ = std::move(response);
-  SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
+  SetDeadline(ctx_->options.header_timeout, Limit::kWriteTimeout);
   http::async_write(stream_, response_,
                     [self = this->shared_from_this(), keep_alive](
                         beast::error_code ec, std::size_t) { self->OnWrite(ec, keep_alive); });
@@ -349,7 +350,7 @@ void Http1Session<Stream>::Send(Response response, bool keep_alive) {
 template <class Stream>
 void Http1Session<Stream>::SendWire(std::string_view wire, http::status status, bool keep_alive) {
   shared_.metrics.CountResponse(static_cast<unsigned>(status));
-  SetDeadline(shared_.options.header_timeout, Limit::kWriteTimeout);
+  SetDeadline(ctx_->options.header_timeout, Limit::kWriteTimeout);
   net::async_write(stream_, net::buffer(wire.data(), wire.size()),
                    [self = this->shared_from_this(), keep_alive](
                        beast::error_code ec, std::size_t) { self->OnWrite(ec, keep_alive); });

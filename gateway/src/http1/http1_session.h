@@ -82,6 +82,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   Response response_;
   Shared& shared_;
+  const std::shared_ptr<const Context> ctx_;
   ConnectionSlot slot_;
   std::function<void()> cancel_;  // of the JSON call in flight, if any
   // Counts this connection in Shared::transcodes_in_flight while a JSON call or its answer is
