@@ -60,7 +60,8 @@ Response UpgradeRequired(const RequestFacts& req, const Route& route, const Meth
 Response JsonError(boost::beast::http::status status, grpc::StatusCode code,
                    std::string_view message, unsigned version);
 
-// 404 / 405 / healthz / readyz answers for `route`. `ready` is false while draining.
+// 404 / 405 / healthz / readyz / reset answers for `route`. `ready` is false while draining.
+// The router's other kinds (gRPC paths, metrics, the report) are not answered here.
 Response Answer(const RequestFacts& req, const Route& route, bool ready);
 
 // 200 with a body rendered elsewhere (metrics, reports).
