@@ -76,8 +76,11 @@ TEST(RequestRules, Table) {
   for (const Row& r : rows) {
     const RequestVerdict v = CheckRequest(r.head);
     EXPECT_EQ(v.ok, r.ok) << r.rule;
-    if (r.ok) EXPECT_EQ(v.path, r.path) << r.rule;
-    if (!r.ok) EXPECT_FALSE(v.why.empty()) << r.rule;
+    if (r.ok) {
+      EXPECT_EQ(v.path, r.path) << r.rule;
+    } else {
+      EXPECT_FALSE(v.why.empty()) << r.rule;
+    }
   }
 }
 

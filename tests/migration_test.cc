@@ -101,7 +101,7 @@ TEST(PolicyFile, TimesAndSunsets) {
   EXPECT_EQ(ParseRfc3339("2027-03-01T01:30:00.250+01:30"), t);
   EXPECT_FALSE(ParseRfc3339("2027-02-30T00:00:00Z"));
   EXPECT_FALSE(ParseRfc3339("2027-03-01 00:00:00"));
-  PolicyRule warn{Http1Policy::kWarn, t, ""};
+  PolicyRule warn{.policy = Http1Policy::kWarn, .sunset = t};
   EXPECT_EQ(Effective(warn, *t - 1s), Http1Policy::kWarn);
   EXPECT_EQ(Effective(warn, *t), Http1Policy::kReject);
 }
