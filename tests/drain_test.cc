@@ -123,6 +123,16 @@ TEST(GatewayLifetime, DestroyedWithConnectionsOfEveryKindOpen) {
   EXPECT_TRUE(silent.WaitClosed(2s));
 }
 
+// Options filled in code are not checked by the flags' parser: a bad address is a clear error.
+TEST(GatewayStart, AnAddressThatIsNotAnIpLiteralFailsWithAReason) {
+  Options o = TestOptions();
+  o.listen = HostPort{"nowhere.example", 0};
+  Gateway gateway(o);
+  std::string error;
+  EXPECT_FALSE(gateway.Start(&error));
+  EXPECT_EQ(error.rfind("cannot listen on (not an IP address) nowhere.example:0", 0), 0u) << error;
+}
+
 TEST(BinarySignals, SigtermUnderLoadAlwaysExitsCleanly) {
   constexpr int kRounds = 15;
   for (int round = 0; round < kRounds; ++round) {

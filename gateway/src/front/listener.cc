@@ -44,11 +44,14 @@ Listener::Listener(net::io_context& io, Shared& shared, const Options& options, 
 
 bool Listener::Bind(const HostPort& address, std::string* error) {
   boost::system::error_code ec;
-  const tcp::endpoint endpoint(net::ip::make_address(address.host), address.port);
   auto fail = [&](std::string_view what) {
     *error = fmt::format("cannot {} {}:{}: {}", what, address.host, address.port, ec.message());
     return false;
   };
+  // Options filled in code skip the flags' parser: the host may be anything.
+  const auto ip = net::ip::make_address(address.host, ec);
+  if (ec) return fail("listen on (not an IP address)");
+  const tcp::endpoint endpoint(ip, address.port);
   acceptor_.open(endpoint.protocol(), ec);
   if (ec) return fail("open a socket for");
   acceptor_.set_option(net::socket_base::reuse_address(true), ec);
