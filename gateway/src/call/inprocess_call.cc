@@ -34,16 +34,26 @@ std::string FromByteBuffer(const grpc::ByteBuffer& buffer) {
 InProcessCall::InProcessCall(boost::asio::any_io_executor executor, Events events)
     : executor_(std::move(executor)), events_(std::move(events)) {}
 
-std::shared_ptr<InProcessCall> InProcessCall::Start(grpc::GenericStub& stub,
-                                                    const std::string& path,
-                                                    const Metadata& metadata, Duration timeout,
-                                                    boost::asio::any_io_executor executor,
-                                                    Events events) {
+std::shared_ptr<InProcessCall> InProcessCall::Start(
+    grpc::GenericStub& stub, const std::string& path, const Metadata& metadata, Duration timeout,
+    boost::asio::any_io_executor executor, Events events, std::optional<std::string> only_message) {
   std::shared_ptr<InProcessCall> call(new InProcessCall(std::move(executor), std::move(events)));
   call->self_ = call;
   call->context_.set_deadline(std::chrono::system_clock::now() + timeout);
   for (const auto& [key, value] : metadata) call->context_.AddMetadata(key, value);
   stub.PrepareBidiStreamingCall(&call->context_, path, grpc::StubOptions(), call.get());
+  if (only_message) {
+    // Sent with the start itself: no operation is started from outside a reaction afterwards,
+    // which a call that fails at once (an unknown method) would otherwise race with.
+    call->writing_ = ToByteBuffer(*only_message);
+    call->write_in_flight_ = call->writes_done_ = call->writes_done_sent_ = true;
+    call->StartWriteLast(&call->writing_, grpc::WriteOptions());
+  } else {
+    // Writes come from outside gRPC's reactions (the session's thread), so the stream must not
+    // be destroyed under them: this hold keeps it until the last write starts or the call ends.
+    call->AddHold();
+    call->write_hold_ = true;
+  }
   call->StartRead(&call->read_);
   call->StartCall();
   return call;
@@ -52,51 +62,85 @@ std::shared_ptr<InProcessCall> InProcessCall::Start(grpc::GenericStub& stub,
 void InProcessCall::Post(std::function<void()> f) { boost::asio::post(executor_, std::move(f)); }
 
 void InProcessCall::Write(std::string message, bool last) {
-  std::lock_guard lock(mu_);
-  if (writes_done_ || done_) return;
-  writes_done_ = last;
-  queue_.emplace_back(std::move(message), last);
-  if (!write_in_flight_) WriteNextLocked();
+  bool release = false;
+  {
+    std::lock_guard lock(mu_);
+    if (writes_done_ || !write_hold_) return;
+    writes_done_ = last;
+    queue_.emplace_back(std::move(message), last);
+    if (!write_in_flight_) release = WriteNextLocked();
+  }
+  if (release) RemoveHold();
 }
 
 void InProcessCall::WritesDone() {
-  std::lock_guard lock(mu_);
-  if (writes_done_ || done_) return;
-  writes_done_ = true;
-  if (!write_in_flight_) WriteNextLocked();
+  bool release = false;
+  {
+    std::lock_guard lock(mu_);
+    if (writes_done_ || !write_hold_) return;
+    writes_done_ = true;
+    if (!write_in_flight_) release = WriteNextLocked();
+  }
+  if (release) RemoveHold();
 }
 
-void InProcessCall::WriteNextLocked() {
+bool InProcessCall::DropWriteHoldLocked() {
+  queue_.clear();
+  return std::exchange(write_hold_, false);
+}
+
+bool InProcessCall::WriteNextLocked() {
+  if (!write_hold_) return false;
   if (!queue_.empty()) {
     auto [message, last] = std::move(queue_.front());
     queue_.pop_front();
     writing_ = ToByteBuffer(message);
     write_in_flight_ = true;
-    if (last) {
-      writes_done_sent_ = true;
-      StartWriteLast(&writing_, grpc::WriteOptions());
-    } else {
+    if (!last) {
       StartWrite(&writing_);
+      return false;
     }
-  } else if (writes_done_ && !writes_done_sent_) {
+    writes_done_sent_ = true;
+    StartWriteLast(&writing_, grpc::WriteOptions());
+    return DropWriteHoldLocked();  // the write in flight keeps the stream now
+  }
+  if (writes_done_ && !writes_done_sent_) {
     writes_done_sent_ = true;
     write_in_flight_ = true;
     StartWritesDone();
+    return DropWriteHoldLocked();
   }
+  return false;
 }
 
 void InProcessCall::Cancel() { context_.TryCancel(); }
 
+// gRPC runs the two read reactions on whichever of its threads is free, so the first message can
+// be reported before the headers. The headers are posted first regardless: a message that comes
+// earlier waits here (holding its hold) until they are.
 void InProcessCall::OnReadInitialMetadataDone(bool ok) {
-  if (!ok) return;  // the call ended first: OnDone sends empty headers
-  headers_sent_ = true;
-  Post([self = shared_from_this(), headers = Copy(context_.GetServerInitialMetadata())]() mutable {
+  Metadata headers;
+  if (ok) headers = Copy(context_.GetServerInitialMetadata());
+  std::lock_guard lock(order_mu_);
+  headers_posted_ = true;
+  Post([self = shared_from_this(), headers = std::move(headers)]() mutable {
     if (self->events_.on_headers) self->events_.on_headers(std::move(headers));
   });
+  if (early_message_) Post(std::exchange(early_message_, {}));
 }
 
 void InProcessCall::OnReadDone(bool ok) {
-  if (!ok) return;  // no more messages: the status follows in OnDone
+  if (!ok) {
+    // The call is over from the server's side: no write can matter now, so the stream may end
+    // (OnDone follows) even if the session never half-closes.
+    bool release;
+    {
+      std::lock_guard lock(mu_);
+      release = DropWriteHoldLocked();
+    }
+    if (release) RemoveHold();
+    return;
+  }
   // The next read starts only once the session has taken this message: a fast server stream
   // waits in gRPC's flow control, not in an unbounded queue of posted handlers. The hold keeps
   // the call from completing between this read and the next.
@@ -118,22 +162,30 @@ void InProcessCall::OnReadDone(bool ok) {
   auto delivery = std::make_shared<Delivery>();
   delivery->call = shared_from_this();
   delivery->message = FromByteBuffer(read_);
-  Post([delivery] {
+  std::function<void()> deliver = [delivery] {
     InProcessCall& call = *delivery->call;
     if (call.events_.on_message) call.events_.on_message(std::move(delivery->message));
     delivery->delivered = true;
     call.StartRead(&call.read_);
-  });
+  };
+  std::lock_guard lock(order_mu_);
+  if (headers_posted_) {
+    Post(std::move(deliver));
+  } else {
+    early_message_ = std::move(deliver);  // one at most: the next read starts after delivery
+  }
 }
 
 void InProcessCall::OnWriteDone(bool ok) {
-  std::lock_guard lock(mu_);
-  write_in_flight_ = false;
-  if (!ok) {  // the call is over: what is queued can never be sent
-    queue_.clear();
-    return;
+  bool release;
+  {
+    std::lock_guard lock(mu_);
+    write_in_flight_ = false;
+    // Not ok: the call is over, and what is queued can never be sent.
+    release = ok ? WriteNextLocked() : DropWriteHoldLocked();
   }
-  WriteNextLocked();
+  // Outside the lock: releasing the last hold may run OnDone, which takes it.
+  if (release) RemoveHold();
 }
 
 void InProcessCall::OnWritesDoneDone(bool) {
@@ -144,12 +196,15 @@ void InProcessCall::OnWritesDoneDone(bool) {
 void InProcessCall::OnDone(const grpc::Status& status) {
   {
     std::lock_guard lock(mu_);
-    done_ = true;  // no Start* call may follow
     queue_.clear();
   }
   // gRPC calls nothing on the reactor after this: drop its hold, the posted events keep us.
   auto self = std::move(self_);
-  const bool headers = headers_sent_;
+  bool headers;
+  {
+    std::lock_guard lock(order_mu_);
+    headers = headers_posted_;  // OnReadInitialMetadataDone runs first; this is a safety net
+  }
   Post([self, status, headers, trailers = Copy(context_.GetServerTrailingMetadata())]() mutable {
     if (!headers && self->events_.on_headers) self->events_.on_headers({});
     if (self->events_.on_done) self->events_.on_done(status, std::move(trailers));

@@ -5,14 +5,15 @@
 // Every kind of call (unary, client, server or bidi streaming) is one generic bidi stream
 // underneath: on the wire they differ only in how many messages each side sends, which is the
 // codec's business (JSON transcoding sends one and expects one; HTTP/2 proxying relays frames).
-// The events are delivered in order on the executor given at the start (the session's strand),
-// so the session's code never runs on a gRPC thread.
+// The events are delivered in order (headers, messages, then the end) on the executor given at
+// the start (the session's strand), so the session's code never runs on a gRPC thread.
 #pragma once
 
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,9 +43,12 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   };
 
   // Starts a call to `path` ("/pkg.Service/Method"). `timeout` is its deadline from now.
-  static std::shared_ptr<InProcessCall> Start(grpc::GenericStub& stub, const std::string& path,
-                                              const Metadata& metadata, Duration timeout,
-                                              boost::asio::any_io_executor executor, Events events);
+  // `only_message`, for unary and server-streaming calls: the one request message, sent with
+  // the start and followed by the half-close; Write() and WritesDone() then do nothing.
+  static std::shared_ptr<InProcessCall> Start(
+      grpc::GenericStub& stub, const std::string& path, const Metadata& metadata, Duration timeout,
+      boost::asio::any_io_executor executor, Events events,
+      std::optional<std::string> only_message = std::nullopt);
 
   // Sends a request message; queued behind earlier ones. `last` half-closes after it.
   void Write(std::string message, bool last = false);
@@ -56,7 +60,10 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
  private:
   InProcessCall(boost::asio::any_io_executor executor, Events events);
   void Post(std::function<void()> f);
-  void WriteNextLocked();
+  // Starts the next queued write, or the half-close; true if the write hold is to be dropped
+  // (the caller does it outside the lock).
+  bool WriteNextLocked();
+  bool DropWriteHoldLocked();  // true if the hold was still held
 
   void OnReadInitialMetadataDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -72,10 +79,12 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   std::deque<std::pair<std::string, bool>> queue_;
   grpc::ByteBuffer writing_;
   bool write_in_flight_ = false;
-  bool writes_done_ = false;             // asked for
-  bool writes_done_sent_ = false;        // given to gRPC
-  bool headers_sent_ = false;            // on_headers was posted
-  bool done_ = false;                    // OnDone ran
+  bool writes_done_ = false;       // asked for
+  bool writes_done_sent_ = false;  // given to gRPC
+  bool write_hold_ = false;        // the hold that lets writes start from outside reactions
+  std::mutex order_mu_;  // the read reactions run on different gRPC threads: headers go first
+  bool headers_posted_ = false;
+  std::function<void()> early_message_;  // a message read before the headers were posted
   std::shared_ptr<InProcessCall> self_;  // held from Start to OnDone: gRPC owns the reactor then
 };
 

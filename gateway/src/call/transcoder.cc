@@ -113,9 +113,9 @@ std::function<void()> Transcoder::Call(std::string_view path, std::string_view j
     json += '\n';
     done({200, 0, std::move(json)});
   };
-  const auto call = InProcessCall::Start(stub_, std::string(path), metadata, timeout,
-                                         std::move(executor), std::move(events));
-  call->Write(request->SerializeAsString(), /*last=*/true);
+  const auto call =
+      InProcessCall::Start(stub_, std::string(path), metadata, timeout, std::move(executor),
+                           std::move(events), request->SerializeAsString());
   return [weak = std::weak_ptr<InProcessCall>(call)] {
     if (const auto c = weak.lock()) c->Cancel();
   };
