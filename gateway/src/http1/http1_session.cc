@@ -154,7 +154,8 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
                           .policy = policy.get(),
                           .can_transcode = ctx_->transcoder != nullptr,
                           .draining = shared_.draining.load(std::memory_order_relaxed),
-                          .now = shared_.clock()};
+                          // Only a serving rule reads the time (for its sunset).
+                          .now = policy ? shared_.clock() : SystemTime()};
   const RouteRequestFacts facts{
       .line = {req.method(), req.method_string(), verdict.path, req.version()},
       .content_type = req[http::field::content_type],
