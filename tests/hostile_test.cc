@@ -80,10 +80,12 @@ TEST_F(Hostile, Http09AndUnknownMethods) {
       "BREW /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\n"
       "Connection: close\r\n\r\n");
   EXPECT_EQ(StatusOf(r), 426) << r;
-  EXPECT_EQ(MetricValue(Metrics(),
-                        "h2gate_http1_rejections_total{grpc_service=\"echo.v1.Echo\","
-                        "grpc_method=\"Echo\",http_method=\"OTHER\",registered=\"true\"}"),
-            1);
+  EXPECT_EQ(
+      MetricValue(
+          Metrics(),
+          "h2gate_http1_rejections_total{grpc_service=\"echo.v1.Echo\","
+          "grpc_method=\"Echo\",http_method=\"OTHER\",registered=\"true\",http_version=\"1.x\"}"),
+      1);
   // Elsewhere, an unknown method is a 404 like any unknown resource.
   EXPECT_EQ(StatusOf(Exchange("BREW /coffee HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")),
             404);

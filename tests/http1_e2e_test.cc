@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 constexpr char kRejectedEchoPost[] =
     "h2gate_http1_rejections_total{grpc_service=\"echo.v1.Echo\",grpc_method=\"Echo\","
-    "http_method=\"POST\",registered=\"true\"}";
+    "http_method=\"POST\",registered=\"true\",http_version=\"1.x\"}";
 
 class Http1E2E : public GatewayTest {};
 
@@ -64,7 +64,8 @@ TEST_F(Http1E2E, RejectionCounterRisesByExactlyTheNumberOf426s) {
   EXPECT_EQ(MetricValue(m, kRejectedEchoPost), 40);
   EXPECT_EQ(MetricValue(m,
                         "h2gate_http1_rejections_total{grpc_service=\"unknown\","
-                        "grpc_method=\"unknown\",http_method=\"POST\",registered=\"false\"}"),
+                        "grpc_method=\"unknown\",http_method=\"POST\",registered=\"false\",http_"
+                        "version=\"1.x\"}"),
             5);
   EXPECT_EQ(MetricValue(m, "h2gate_connections_total{protocol=\"http2\"}"), 0);
 }

@@ -99,7 +99,8 @@ TEST_F(MetricsE2E, TenThousandBogusPathsAddNoSeries) {
   EXPECT_EQ(SeriesCount(after), before);
   EXPECT_EQ(MetricValue(after,
                         "h2gate_http1_rejections_total{grpc_service=\"unknown\","
-                        "grpc_method=\"unknown\",http_method=\"POST\",registered=\"false\"}"),
+                        "grpc_method=\"unknown\",http_method=\"POST\",registered=\"false\",http_"
+                        "version=\"1.x\"}"),
             10001);
   // The report stays within its capacity (1000 by default).
   const auto report = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
@@ -138,7 +139,7 @@ TEST_F(MetricsE2E, LegacyCallerReportNamesTheHeaviestCallers) {
   EXPECT_EQ(unregistered.at("registered").bool_value(), false);
 
   const std::string text = BodyOf(Http("GET", "/debug/legacy-callers?format=text"));
-  EXPECT_NE(text.find("HTTP/1.x calls on gRPC paths: 50"), std::string::npos) << text;
+  EXPECT_NE(text.find("Non-gRPC calls on gRPC paths: 50"), std::string::npos) << text;
   EXPECT_NE(text.find("billing-batch/2.1"), std::string::npos);
 
   EXPECT_EQ(StatusOf(Http("DELETE", "/debug/legacy-callers")), 200);

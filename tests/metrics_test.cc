@@ -40,16 +40,22 @@ TEST(Metrics, RejectionSeriesAreBoundedByTheMethodTable) {
   metrics.CountRejection(0, HttpMethod::kOther);
   std::string text;
   metrics.Render(text);
-  EXPECT_NE(text.find("h2gate_http1_rejections_total{grpc_service=\"unknown\",grpc_method="
-                      "\"unknown\",http_method=\"POST\",registered=\"false\"} 10000\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "h2gate_http1_rejections_total{grpc_service=\"unknown\",grpc_method="
+          "\"unknown\",http_method=\"POST\",registered=\"false\",http_version=\"1.x\"} 10000\n"),
+      std::string::npos)
       << text;
-  EXPECT_NE(text.find("h2gate_http1_rejections_total{grpc_service=\"echo.v1.Echo\",grpc_method="
-                      "\"Echo\",http_method=\"POST\",registered=\"true\"} 0\n"),
+  EXPECT_NE(
+      text.find("h2gate_http1_rejections_total{grpc_service=\"echo.v1.Echo\",grpc_method="
+                "\"Echo\",http_method=\"POST\",registered=\"true\",http_version=\"1.x\"} 0\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "grpc_method=\"Echo\",http_method=\"GET\",registered=\"true\",http_version=\"1.x\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("http_method=\"OTHER\",registered=\"true\",http_version=\"1.x\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("grpc_method=\"Echo\",http_method=\"GET\",registered=\"true\"} 1\n"),
-            std::string::npos);
-  EXPECT_NE(text.find("http_method=\"OTHER\",registered=\"true\"} 1\n"), std::string::npos);
   std::size_t series = 0;
   for (std::size_t pos = 0;
        (pos = text.find("\nh2gate_http1_rejections_total{", pos)) != std::string::npos; ++pos) {
@@ -295,7 +301,7 @@ TEST(Metrics, ConcurrentCountsAddUpExactly) {
   metrics.Render(text);
   for (const char* line : {
            "h2gate_http1_rejections_total{grpc_service=\"a.B\",grpc_method=\"C\","
-           "http_method=\"POST\",registered=\"true\"} 800000",
+           "http_method=\"POST\",registered=\"true\",http_version=\"1.x\"} 800000",
            "h2gate_limit_hits_total{limit=\"sniff_timeout\"} 800000",
            "h2gate_limit_hits_total{limit=\"header_timeout\"} 0",
            "h2gate_connections_open 0",

@@ -167,14 +167,16 @@ TEST_F(Migration, WarnCarriesDeprecationSunsetLinkAndWarning) {
   EXPECT_EQ(Header(h, "Warning"), "");
 
   const std::string m = Metrics();
-  EXPECT_EQ(MetricValue(m,
-                        "h2gate_http1_transcoded_total{grpc_service=\"echo.v1.Echo\","
-                        "grpc_method=\"Echo\",policy=\"warn\",grpc_code=\"OK\"}"),
-            1);
-  EXPECT_EQ(MetricValue(m,
-                        "h2gate_http1_transcoded_total{grpc_service=\"grpc.health.v1.Health\","
-                        "grpc_method=\"Check\",policy=\"allow\",grpc_code=\"OK\"}"),
-            1);
+  EXPECT_EQ(
+      MetricValue(m,
+                  "h2gate_http1_transcoded_total{grpc_service=\"echo.v1.Echo\","
+                  "grpc_method=\"Echo\",policy=\"warn\",grpc_code=\"OK\",http_version=\"1.x\"}"),
+      1);
+  EXPECT_EQ(
+      MetricValue(m,
+                  "h2gate_http1_transcoded_total{grpc_service=\"grpc.health.v1.Health\","
+                  "grpc_method=\"Check\",policy=\"allow\",grpc_code=\"OK\",http_version=\"1.x\"}"),
+      1);
   const auto callers = ParseJson(BodyOf(Http("GET", "/debug/legacy-callers")));
   const auto& list = callers.fields().at("callers").list_value();
   ASSERT_EQ(list.values_size(), 2);
@@ -300,7 +302,8 @@ TEST_F(Migration, BadBodiesAre400NamingTheProblem) {
   }
   EXPECT_EQ(MetricValue(Metrics(),
                         "h2gate_http1_transcoded_total{grpc_service=\"echo.v1.Echo\","
-                        "grpc_method=\"Echo\",policy=\"warn\",grpc_code=\"InvalidArgument\"}"),
+                        "grpc_method=\"Echo\",policy=\"warn\",grpc_code=\"InvalidArgument\",http_"
+                        "version=\"1.x\"}"),
             4);
 }
 

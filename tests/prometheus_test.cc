@@ -77,7 +77,7 @@ TEST_F(PrometheusScrape, RejectionCountReadBackThroughPrometheus) {
   }
   const std::string promql =
       "h2gate_http1_rejections_total{job=\"h2gate\",grpc_service=\"echo.v1.Echo\","
-      "grpc_method=\"Echo\",http_method=\"POST\",registered=\"true\"}";
+      "grpc_method=\"Echo\",http_method=\"POST\",registered=\"true\",http_version=\"1.x\"}";
   double seen = -1;
   for (int i = 0; i < 60 && seen != kRejections; ++i) {  // scrapes every second; 30 s at most
     std::this_thread::sleep_for(500ms);

@@ -101,6 +101,13 @@ class Gateway::Impl {
       return false;
     }
     context->guard_exempt = *exempt;
+    const auto per_request = CidrList::Parse(o.http2_route_per_request, &why);
+    if (!per_request) {
+      *error =
+          fmt::format("invalid --http2-route-per-request={:?}: {}", o.http2_route_per_request, why);
+      return false;
+    }
+    context->route_per_request = *per_request;
     // Bind first: a port in use fails start-up before gRPC spins up.
     if (!listener_.Bind(o.listen, error)) return false;
     if (o.admin_listen && !admin_.Bind(*o.admin_listen, error)) return false;
@@ -139,7 +146,9 @@ class Gateway::Impl {
                                       SerializedPostRejection(m.path, context->methods, true)});
     }
     // JSON calls go through gRPC's in-process channel: same server, same interceptors.
-    context->transcoder = std::make_unique<Transcoder>(server_->InProcessChannel({}));
+    const auto in_process = server_->InProcessChannel({});
+    context->transcoder = std::make_unique<Transcoder>(in_process);
+    context->grpc_stub = std::make_unique<grpc::GenericStub>(in_process);
     // Published before any connection is accepted; never changed after.
     shared_.context = std::move(context);
     shared_.metrics.SetMethods(&shared_.context->methods);
@@ -278,6 +287,8 @@ class Gateway::Impl {
       stopped.set_value();
     });
     stopped.get_future().wait();
+    // Kept HTTP/2 connections get GOAWAY now, as gRPC's own get it below: in-flight calls go on.
+    shared_.kept.DrainAll();
     spdlog::info("draining: listener closed; waiting for in-flight RPCs");
 
     // JSON calls run on gRPC's in-process channel, whose transport Shutdown closes at once
@@ -293,7 +304,8 @@ class Gateway::Impl {
     // it cut short are posted to their sessions: let both reach the clients before the I/O
     // threads stop (bounded: a client that reads nothing is left behind).
     const auto flush_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while ((shared_.metrics.http2_guarded.Value() > 0 || shared_.transcodes_in_flight > 0) &&
+    while ((shared_.metrics.http2_guarded.Value() > 0 || shared_.transcodes_in_flight > 0 ||
+            shared_.metrics.http2_kept_open.Value() > 0) &&
            std::chrono::steady_clock::now() < flush_by) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -176,11 +176,11 @@ int main(int argc, char** argv) {
   const double rejected = MetricValue(
       metrics,
       "h2gate_http1_rejections_total{grpc_service=\"echo.v1.Echo\",grpc_method=\"Echo\","
-      "http_method=\"POST\",registered=\"true\"}");
+      "http_method=\"POST\",registered=\"true\",http_version=\"1.x\"}");
   const double unary_handled =
       MetricValue(metrics,
                   "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"echo.v1.Echo\","
-                  "grpc_method=\"Echo\",grpc_code=\"OK\"}");
+                  "grpc_method=\"Echo\",grpc_code=\"OK\",http_version=\"1.x\"}");
   const double open = MetricValue(metrics, "h2gate_connections_open");
   const double reset_cut = MetricValue(metrics, "h2gate_http2_abuse_total{kind=\"rapid_reset\"}");
 

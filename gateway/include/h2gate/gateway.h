@@ -90,6 +90,11 @@ struct Options {
   // clients (rapid reset, floods). Sources in this list ("none", "all", or CIDR ranges such as
   // "127.0.0.1/32,10.0.0.0/8") are handed over untouched instead (README: what that costs).
   std::string http2_guard_exempt = "none";
+  // HTTP/2 connections from these sources ("none", "all", or CIDR ranges) are served by the
+  // gateway itself, request by request: gRPC calls go to the embedded server in process, anything
+  // else gets the answer its HTTP/1.x twin gets. For an ingress that sends every caller over
+  // h2c. Other connections are handed to gRPC unless their first request is not gRPC.
+  std::string http2_route_per_request = "none";
   int http2_max_concurrent_streams = 250;  // SETTINGS_MAX_CONCURRENT_STREAMS gRPC advertises
   int http2_reset_burst = 200;             // streams a client may reset at once,
   int http2_reset_rate = 100;              // and per second after that, before it is cut

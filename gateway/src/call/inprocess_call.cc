@@ -36,10 +36,14 @@ InProcessCall::InProcessCall(boost::asio::any_io_executor executor, Events event
 
 std::shared_ptr<InProcessCall> InProcessCall::Start(
     grpc::GenericStub& stub, const std::string& path, const Metadata& metadata, Duration timeout,
-    boost::asio::any_io_executor executor, Events events, std::optional<std::string> only_message) {
+    boost::asio::any_io_executor executor, Events events, std::optional<std::string> only_message,
+    bool paced) {
   std::shared_ptr<InProcessCall> call(new InProcessCall(std::move(executor), std::move(events)));
   call->self_ = call;
-  call->context_.set_deadline(std::chrono::system_clock::now() + timeout);
+  call->paced_ = paced;
+  if (timeout != kNoDeadline) {
+    call->context_.set_deadline(std::chrono::system_clock::now() + timeout);
+  }
   for (const auto& [key, value] : metadata) call->context_.AddMetadata(key, value);
   stub.PrepareBidiStreamingCall(&call->context_, path, grpc::StubOptions(), call.get());
   if (only_message) {
@@ -113,7 +117,17 @@ bool InProcessCall::WriteNextLocked() {
   return false;
 }
 
-void InProcessCall::Cancel() { context_.TryCancel(); }
+void InProcessCall::Cancel() {
+  context_.TryCancel();
+  // A paused read holds the stream open: resume it, so the cancelled read ends the call.
+  if (paced_) Post([self = shared_from_this()] { self->ReadNext(); });
+}
+
+void InProcessCall::ReadNext() {
+  if (!paused_) return;
+  StartRead(&read_);
+  paused_.reset();  // its hold kept the stream alive for this StartRead
+}
 
 // gRPC runs the two read reactions on whichever of its threads is free, so the first message can
 // be reported before the headers. The headers are posted first regardless: a message that comes
@@ -164,8 +178,14 @@ void InProcessCall::OnReadDone(bool ok) {
   delivery->message = FromByteBuffer(read_);
   std::function<void()> deliver = [delivery] {
     InProcessCall& call = *delivery->call;
-    if (call.events_.on_message) call.events_.on_message(std::move(delivery->message));
     delivery->delivered = true;
+    if (call.paced_) {
+      // Paused before the codec sees the message: it may call ReadNext from on_message.
+      call.paused_ = delivery;
+      if (call.events_.on_message) call.events_.on_message(std::move(delivery->message));
+      return;
+    }
+    if (call.events_.on_message) call.events_.on_message(std::move(delivery->message));
     call.StartRead(&call.read_);
   };
   std::lock_guard lock(order_mu_);
@@ -183,6 +203,9 @@ void InProcessCall::OnWriteDone(bool ok) {
     write_in_flight_ = false;
     // Not ok: the call is over, and what is queued can never be sent.
     release = ok ? WriteNextLocked() : DropWriteHoldLocked();
+  }
+  if (ok && events_.on_written) {
+    Post([self = shared_from_this()] { self->events_.on_written(); });
   }
   // Outside the lock: releasing the last hold may run OnDone, which takes it.
   if (release) RemoveHold();

@@ -36,8 +36,12 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   struct Events {
     // Once, before the first message (or with an empty list if the call ended without any).
     std::function<void(Metadata headers)> on_headers;
-    // Each response message, serialised. The next is read from gRPC only after this returns.
+    // Each response message, serialised. The next is read from gRPC only after this returns, or,
+    // with `paced`, only once ReadNext() is called.
     std::function<void(std::string message)> on_message;
+    // A request message (or the half-close) has been taken by gRPC: the codec may read more
+    // from its client.
+    std::function<void()> on_written;
     // Once, last: the status and the trailers.
     std::function<void(grpc::Status status, Metadata trailers)> on_done;
   };
@@ -45,10 +49,14 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   // Starts a call to `path` ("/pkg.Service/Method"). `timeout` is its deadline from now.
   // `only_message`, for unary and server-streaming calls: the one request message, sent with
   // the start and followed by the half-close; Write() and WritesDone() then do nothing.
+  // `paced`: the codec says when it can take the next response message (ReadNext), so a client
+  // that reads slowly holds the server back in gRPC's flow control.
   static std::shared_ptr<InProcessCall> Start(
       grpc::GenericStub& stub, const std::string& path, const Metadata& metadata, Duration timeout,
       boost::asio::any_io_executor executor, Events events,
-      std::optional<std::string> only_message = std::nullopt);
+      std::optional<std::string> only_message = std::nullopt, bool paced = false);
+  // A `timeout` that sets no deadline.
+  static constexpr Duration kNoDeadline = Duration::max();
 
   // Sends a request message; queued behind earlier ones. `last` half-closes after it.
   void Write(std::string message, bool last = false);
@@ -56,6 +64,8 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   void WritesDone();
   // Ends the call with CANCELLED (on_done still runs). Any thread; also after the end.
   void Cancel();
+  // With `paced`: the last message delivered is taken, read the next. On the executor only.
+  void ReadNext();
 
  private:
   InProcessCall(boost::asio::any_io_executor executor, Events events);
@@ -85,6 +95,8 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   std::mutex order_mu_;  // the read reactions run on different gRPC threads: headers go first
   bool headers_posted_ = false;
   std::function<void()> early_message_;  // a message read before the headers were posted
+  bool paced_ = false;
+  std::shared_ptr<void> paused_;  // paced: the delivery whose hold keeps the stream until ReadNext
   std::shared_ptr<InProcessCall> self_;  // held from Start to OnDone: gRPC owns the reactor then
 };
 

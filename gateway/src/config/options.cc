@@ -288,6 +288,17 @@ const Flag kFlags[] = {
        o.http2_guard_exempt = v;
        return "";
      }},
+    {"http2-route-per-request", "H2GATE_HTTP2_ROUTE_PER_REQUEST",
+     "sources whose HTTP/2 connections the gateway always serves itself, routing each request "
+     "(gRPC to the embedded server, anything else answered like HTTP/1.x): for an ingress that "
+     "multiplexes every caller over h2c; none, all, or CIDR ranges",
+     [](const Options& o) { return o.http2_route_per_request; },
+     [](Options& o, std::string_view v) -> std::string {
+       std::string why;
+       if (!CidrList::Parse(v, &why)) return why;
+       o.http2_route_per_request = v;
+       return "";
+     }},
     H2GATE_INT_FLAG("http2-max-concurrent-streams", "H2GATE_HTTP2_MAX_CONCURRENT_STREAMS",
                     http2_max_concurrent_streams, int, 1, 1000000,
                     "streams a client may have open on one HTTP/2 connection (advertised)"),

@@ -3,8 +3,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "call/transcoder.h"
@@ -30,6 +33,46 @@ class HandoffTarget {
   virtual bool Handoff(int fd, std::string_view bytes_read) = 0;
 };
 
+// A connection a drain must tell to finish (a kept HTTP/2 one sends GOAWAY).
+class Drainable {
+ public:
+  virtual ~Drainable() = default;
+  virtual void Drain() = 0;  // any thread
+};
+
+class KeptConnections {
+ public:
+  // The caller holds a reference to `c`.
+  void Add(std::uint64_t id, const std::shared_ptr<Drainable>& c) {
+    std::lock_guard lock(mu_);
+    if (draining_) c->Drain();
+    live_.emplace(id, c);
+  }
+  void Remove(std::uint64_t id) {
+    std::lock_guard lock(mu_);
+    live_.erase(id);
+  }
+  // Tells every connection, and each one added later, to drain.
+  void DrainAll() {
+    std::vector<std::shared_ptr<Drainable>> live;
+    {
+      std::lock_guard lock(mu_);
+      draining_ = true;
+      for (auto& [id, weak] : live_) {
+        if (auto c = weak.lock()) live.push_back(std::move(c));
+      }
+    }
+    // Outside the lock: the last reference to a connection may go here, and its destructor
+    // removes it.
+    for (auto& c : live) c->Drain();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Drainable>> live_;
+  bool draining_ = false;
+};
+
 // What connections read and nothing changes once the gateway serves: built when gRPC has
 // started, then published whole as shared_ptr<const>. Each connection holds a reference, so what
 // it reads can neither change under it nor go away before it.
@@ -45,11 +88,14 @@ struct Context {
   const Options options;
   const Http2Limits http2_limits;
   CidrList guard_exempt;
+  CidrList route_per_request;  // --http2-route-per-request
   MethodTable methods;
   // The 426 for a POST over HTTP/1.1 to each registered method, whole on the wire:
   // [method_index][keep_alive].
   std::vector<std::array<std::string, 2>> reject_wire;
   std::unique_ptr<Transcoder> transcoder;
+  // gRPC calls of kept HTTP/2 connections, on the same in-process channel.
+  std::unique_ptr<grpc::GenericStub> grpc_stub;
   HandoffTarget* handoff = nullptr;  // owned by the gateway, which outlives every connection
 };
 
@@ -70,6 +116,8 @@ struct Shared {
   // HTTP/1.x JSON calls from their start until their answer is written: a drain waits for them.
   std::atomic<int> transcodes_in_flight{0};
   std::atomic<std::uint64_t> next_connection_id{1};
+  // The HTTP/2 connections the gateway serves itself, told to drain with the listener.
+  KeptConnections kept;
   LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
   LogLimiter error_log{20};
 };

@@ -181,18 +181,23 @@ void H2Guard::EndOf(Direction& d) {
   }
 }
 
+void CountCut(Shared& shared, const ConnectionLabel& label, Http2Abuse abuse,
+              const H2Policer& policer, std::string_view what) {
+  shared.metrics.http2_abuse.Inc(abuse);
+  shared.trim_requested.store(true, std::memory_order_relaxed);
+  std::uint64_t suppressed = 0;
+  if (shared.rejection_log.Allow(&suppressed)) {
+    spdlog::warn(
+        "conn={} peer={} {} cut: {} ({} streams open, last stream {}); GOAWAY "
+        "ENHANCE_YOUR_CALM ({} similar suppressed)",
+        label.id, label.peer, what, Http2AbuseName(abuse), policer.open_streams(),
+        policer.last_client_stream(), suppressed);
+  }
+}
+
 void H2Guard::Cut(Http2Abuse abuse) {
   cut_ = true;
-  shared_.metrics.http2_abuse.Inc(abuse);
-  shared_.trim_requested.store(true, std::memory_order_relaxed);
-  std::uint64_t suppressed = 0;
-  if (shared_.rejection_log.Allow(&suppressed)) {
-    spdlog::warn(
-        "conn={} peer={} HTTP/2 connection cut: {} ({} streams open, last stream {}); GOAWAY "
-        "ENHANCE_YOUR_CALM ({} similar suppressed)",
-        label_.id, label_.peer, Http2AbuseName(abuse), policer_.open_streams(),
-        policer_.last_client_stream(), suppressed);
-  }
+  CountCut(shared_, label_, abuse, policer_, "HTTP/2 connection");
   // gRPC's end sees EOF and cancels every call of the connection at once.
   boost::system::error_code ignored;
   grpc_.close(ignored);

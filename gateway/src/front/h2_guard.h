@@ -28,6 +28,11 @@ bool StartGuarded(int client_fd, std::string_view bytes_read, const boost::asio:
                   const boost::asio::any_io_executor& executor, Shared& shared,
                   const ConnectionLabel& label);
 
+// Counts a cut connection and logs it (a few lines a second at most); `what` names the
+// connection in the log ("HTTP/2 connection", "kept HTTP/2 connection").
+void CountCut(Shared& shared, const ConnectionLabel& label, Http2Abuse abuse,
+              const H2Policer& policer, std::string_view what);
+
 class H2Guard : public std::enable_shared_from_this<H2Guard> {
  public:
   H2Guard(boost::asio::ip::tcp::socket client, boost::asio::local::stream_protocol::socket grpc,

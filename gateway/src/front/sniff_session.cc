@@ -10,6 +10,8 @@
 #include <boost/asio/dispatch.hpp>
 
 #include "front/h2_guard.h"
+#include "h2/first_request.h"
+#include "h2/h2_session.h"
 #include "http1/http1_session.h"
 
 namespace h2gate {
@@ -96,6 +98,24 @@ void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label,
   }
 }
 
+// Where an HTTP/2 connection goes, from the bytes it has sent so far.
+enum class Http2Route { kHandOff, kKeep, kNeedMore };
+Http2Route RouteHttp2(const Shared& shared, const ConnectionLabel& label, std::string_view bytes,
+                      KeptReason* why) {
+  if (shared.context->route_per_request.Contains(label.peer_address)) {
+    *why = KeptReason::kRoutePerRequest;
+    return Http2Route::kKeep;
+  }
+  switch (ClassifyFirstRequest(bytes)) {
+    case FirstRequest::kNeedMore: return Http2Route::kNeedMore;
+    case FirstRequest::kNone:  // a gRPC stack waiting for the server's SETTINGS
+    case FirstRequest::kGrpc: return Http2Route::kHandOff;
+    case FirstRequest::kOther: break;
+  }
+  *why = KeptReason::kFirstRequest;
+  return Http2Route::kKeep;
+}
+
 }  // namespace
 
 void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_executor& executor,
@@ -107,18 +127,35 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
   // the fd are parsed on our thread instead, and the call then crosses to gRPC's threads: twice
   // the wake-ups per connection (bench/README.md).
   ssize_t n = ReadSome(fd, bytes, sizeof bytes, MSG_PEEK);
-  if (n > 0 && Detect(std::string_view(bytes, static_cast<std::size_t>(n))) == Protocol::kHttp2) {
-    CountDecided(shared, Protocol::kHttp2, started);
-    return HandOff(shared, slot, label, fd, {}, protocol, executor);
+  KeptReason why{};
+  if (n > 0) {
+    const std::string_view peeked(bytes, static_cast<std::size_t>(n));
+    if (Detect(peeked) == Protocol::kHttp2 &&
+        RouteHttp2(shared, label, peeked, &why) == Http2Route::kHandOff) {
+      CountDecided(shared, Protocol::kHttp2, started);
+      return HandOff(shared, slot, label, fd, {}, protocol, executor);
+    }
   }
   if (n > 0) n = ReadSome(fd, bytes, sizeof bytes);  // anything else is ours: take the bytes
   std::string_view data;
   if (n > 0) {
     data = std::string_view(bytes, static_cast<std::size_t>(n));
     const Protocol p = Detect(data);
-    if (p == Protocol::kHttp2) {  // more bytes arrived between the two calls
+    const Http2Route route =
+        p == Protocol::kHttp2 ? RouteHttp2(shared, label, data, &why) : Http2Route::kNeedMore;
+    if (p == Protocol::kHttp2 && route != Http2Route::kNeedMore) {
       CountDecided(shared, p, started);
-      return HandOff(shared, slot, label, fd, data, protocol, executor);
+      if (route == Http2Route::kHandOff) {
+        return HandOff(shared, slot, label, fd, data, protocol, executor);
+      }
+      net::ip::tcp::socket socket(executor);
+      boost::system::error_code ec;
+      socket.assign(protocol, fd, ec);
+      if (ec) {
+        ::close(fd);
+        return;
+      }
+      return KeepHttp2(std::move(socket), data, shared, std::move(slot), std::move(label), why);
     }
     if (p == Protocol::kTls || p == Protocol::kUnknown) {
       CountDecided(shared, p, started);
@@ -166,8 +203,7 @@ void SniffSession::Start() {
 
 void SniffSession::Begin() {
   if (buffer_.size() > 0) {
-    const auto data = buffer_.cdata();
-    const Protocol p = Detect(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    const Protocol p = Decide();
     if (p != Protocol::kNeedMore) {
       CountDecided(shared_, p, started_);
       return Dispatch(p);
@@ -213,18 +249,34 @@ void SniffSession::OnReadable(boost::system::error_code ec) {
     return CountEnded(shared_, label_, started_, error, buffer_.size());
   }
   buffer_.commit(static_cast<std::size_t>(n));
-  const auto data = buffer_.cdata();
-  const Protocol protocol =
-      Detect(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  const Protocol protocol = Decide();
   if (protocol == Protocol::kNeedMore) return WaitReadable();
   timer_.cancel();
   CountDecided(shared_, protocol, started_);
   Dispatch(protocol);
 }
 
+Protocol SniffSession::Decide() {
+  const auto data = buffer_.cdata();
+  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  const Protocol p = Detect(bytes);
+  if (p != Protocol::kHttp2) return p;
+  // HTTP/2: where it goes waits for its first request (or for the sign that none is coming).
+  const Http2Route route = RouteHttp2(shared_, label_, bytes, &why_);
+  if (route == Http2Route::kNeedMore) return Protocol::kNeedMore;
+  keep_ = route == Http2Route::kKeep;
+  return p;
+}
+
 void SniffSession::Dispatch(Protocol protocol) {
   switch (protocol) {
-    case Protocol::kHttp2: return HandToGrpc();
+    case Protocol::kHttp2: {
+      if (!keep_) return HandToGrpc();
+      const auto data = buffer_.cdata();
+      return KeepHttp2(std::move(socket_),
+                       std::string_view(static_cast<const char*>(data.data()), data.size()),
+                       shared_, std::move(slot_), std::move(label_), why_);
+    }
     case Protocol::kHttp1:
       std::make_shared<PlainHttp1Session>(std::move(socket_), std::move(buffer_), shared_,
                                           std::move(slot_), std::move(label_))

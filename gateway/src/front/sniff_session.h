@@ -36,6 +36,8 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   void Begin();
   void WaitReadable();
   void OnReadable(boost::system::error_code ec);
+  // Detect(), and for HTTP/2 where the connection goes (keep_, why_); kNeedMore until known.
+  Protocol Decide();
   void Dispatch(Protocol protocol);
   void HandToGrpc();
 
@@ -48,6 +50,8 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   ConnectionLabel label_;
   std::chrono::steady_clock::time_point started_;
   bool timed_out_ = false;
+  bool keep_ = false;  // an HTTP/2 connection the gateway serves itself
+  KeptReason why_{};
 };
 
 }  // namespace h2gate

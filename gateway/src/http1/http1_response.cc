@@ -26,6 +26,35 @@ Response Make(http::status status, unsigned version, std::string content_type, s
   return res;
 }
 
+std::string ServiceList(const MethodTable& methods) {
+  std::string services;
+  for (const auto& s : methods.Services()) {
+    if (!services.empty()) services += ", ";
+    services += s;
+  }
+  return services.empty() ? "none" : services;
+}
+
+// A google.rpc.Status body naming the method, with an ErrorInfo detail of `reason` whose last
+// metadata entry is `key`: `value`.
+std::string GrpcPathError(const RequestFacts& req, const Route& route, std::string_view message,
+                          std::string_view reason, std::string_view key, std::string_view value) {
+  const bool registered = route.method_index >= 0;
+  std::string details = fmt::format(
+      "{{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"{}\","
+      "\"domain\":\"h2gate\",\"metadata\":{{\"grpc_service\":",
+      reason);
+  AppendJsonString(details, route.grpc.service);
+  details += ",\"grpc_method\":";
+  AppendJsonString(details, route.grpc.method);
+  details += fmt::format(",\"registered\":\"{}\",\"http_method\":", registered ? "true" : "false");
+  AppendJsonString(details, Clip(req.method_name));
+  details += fmt::format(",\"{}\":\"{}\"}}}}", key, value);
+  return StatusJson(
+      registered ? grpc::StatusCode::FAILED_PRECONDITION : grpc::StatusCode::UNIMPLEMENTED, message,
+      details);
+}
+
 }  // namespace
 
 Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& methods,
@@ -71,33 +100,48 @@ Response UpgradeRequired(const RequestFacts& req, const Route& route, const Meth
         "grpcurl -plaintext -d '{{...}}' HOST:PORT {}/{}",
         path, req.version / 10, req.version % 10, route.grpc.service, route.grpc.method);
   } else {
-    std::string services;
-    for (const auto& s : methods.Services()) {
-      if (!services.empty()) services += ", ";
-      services += s;
-    }
     message = fmt::format(
         "{} looks like a gRPC method, but no service here registers it; gRPC also needs HTTP/2 "
         "(a gRPC client, h2c with prior knowledge), not HTTP/{}.{}. Registered services: {}",
-        path, req.version / 10, req.version % 10, services.empty() ? "none" : services);
+        path, req.version / 10, req.version % 10, ServiceList(methods));
   }
-
-  std::string details =
-      "{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\","
-      "\"reason\":\"GRPC_REQUIRES_HTTP2\",\"domain\":\"h2gate\",\"metadata\":{\"grpc_service\":";
-  AppendJsonString(details, route.grpc.service);
-  details += ",\"grpc_method\":";
-  AppendJsonString(details, route.grpc.method);
-  details += fmt::format(",\"registered\":\"{}\",\"http_method\":", registered ? "true" : "false");
-  AppendJsonString(details, Clip(req.method_name));
-  details += ",\"protocol\":\"h2c\"}}";
-  std::string body = StatusJson(
-      registered ? grpc::StatusCode::FAILED_PRECONDITION : grpc::StatusCode::UNIMPLEMENTED, message,
-      details);
+  std::string body = GrpcPathError(req, route, message, "GRPC_REQUIRES_HTTP2", "protocol", "h2c");
 
   Response res =
       Make(http::status::upgrade_required, req.version, "application/json", std::move(body));
   res.set(http::field::upgrade, "h2c");
+  return res;
+}
+
+std::string HttpVersionText(unsigned version) {
+  return version >= 20 ? std::to_string(version / 10)
+                       : fmt::format("{}.{}", version / 10, version % 10);
+}
+
+Response GrpcContentTypeRequired(const RequestFacts& req, const Route& route,
+                                 const MethodTable& methods, std::string_view content_type) {
+  const bool registered = route.method_index >= 0;
+  const std::string path = fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  const std::string got = content_type.empty()
+                              ? std::string("no Content-Type")
+                              : fmt::format("Content-Type {}", Clip(content_type).substr(0, 100));
+  std::string message;
+  if (registered) {
+    message = fmt::format(
+        "{} is a gRPC method: over HTTP/2 it takes Content-Type application/grpc from a gRPC "
+        "client (got {}), e.g. grpcurl -plaintext -d '{{...}}' HOST:PORT {}/{}",
+        path, got, route.grpc.service, route.grpc.method);
+  } else {
+    message = fmt::format(
+        "{} looks like a gRPC method, but no service here registers it; gRPC calls take "
+        "Content-Type application/grpc (got {}). Registered services: {}",
+        path, got, ServiceList(methods));
+  }
+  std::string body = GrpcPathError(req, route, message, "GRPC_REQUIRES_GRPC_CONTENT_TYPE",
+                                   "content_type", "application/grpc");
+  Response res =
+      Make(http::status::unsupported_media_type, req.version, "application/json", std::move(body));
+  res.set(http::field::accept_post, "application/grpc");
   return res;
 }
 

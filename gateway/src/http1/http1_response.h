@@ -49,12 +49,21 @@ struct RequestFacts {
   boost::beast::http::verb verb = boost::beast::http::verb::get;
   std::string_view method_name;  // as sent, for messages
   std::string_view target;
-  unsigned version = 11;  // 10 or 11
+  unsigned version = 11;  // 10, 11, or 20 for HTTP/2
 };
 
 // 426 with Upgrade: h2c and a google.rpc.Status-shaped JSON body telling the caller how to call
 // the method. For an unregistered path the body lists the registered services.
 Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods);
+
+// 415 for a non-gRPC request over HTTP/2 on a gRPC path (gRPC's PROTOCOL-HTTP2.md: a server
+// answers an unsupported content-type with 415): the caller is on HTTP/2 already, so the answer
+// names the content-type a gRPC client sends instead of a protocol to upgrade to.
+Response GrpcContentTypeRequired(const RequestFacts& req, const Route& route,
+                                 const MethodTable& methods, std::string_view content_type);
+
+// "1.0", "1.1", "2"
+std::string HttpVersionText(unsigned version);
 
 // A google.rpc.Status JSON body (json.h's StatusJson) with the given HTTP status.
 Response JsonError(boost::beast::http::status status, grpc::StatusCode code,

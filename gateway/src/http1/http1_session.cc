@@ -6,6 +6,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "http1/http1_rules.h"
+#include "route/caller.h"
 #include "route/router.h"
 
 namespace h2gate {
@@ -177,15 +178,9 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
       RecordCaller(d.route, "unsupported_media_type");
       break;
     case Action::kMetrics:
-      res = Rendered(RenderMetrics(shared_), kMetricsContentType, req.version());
-      break;
     case Action::kLegacyCallers:
-      res = Rendered(shared_.legacy_callers.RenderJson(ctx_->options.legacy_callers_capacity),
-                     "application/json", req.version());
-      break;
     case Action::kLegacyCallersText:
-      res = Rendered(shared_.legacy_callers.RenderText(ctx_->options.legacy_callers_capacity),
-                     "text/plain; charset=utf-8", req.version());
+      res = *RenderOperatorPage(d.action, shared_, req.version());
       break;
     case Action::kResetLegacyCallers:
       shared_.legacy_callers.Reset();
@@ -207,38 +202,12 @@ void Http1Session<Stream>::CountRejection(const Route& route) {
 template <class Stream>
 void Http1Session<Stream>::RecordCaller(const Route& route, std::string_view policy) {
   const auto& req = parser_->get();
-  const bool registered = route.method_index >= 0;
-  const std::string client = ClientOf(req);
-  const std::string_view user_agent = req[http::field::user_agent];
-  const std::string path =
-      registered ? std::string() : fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
-  const std::string_view method_path =
-      registered ? std::string_view(ctx_->methods.methods()[route.method_index].path)
-                 : std::string_view(path);
-  // Logged once per caller per interval, and never more than a few lines a second in all.
-  std::uint64_t suppressed = 0;
-  if (shared_.legacy_callers.Record(
-          client, user_agent, method_path, registered, shared_.clock(),
-          std::chrono::duration_cast<std::chrono::seconds>(ctx_->options.rejection_log_interval),
-          policy) &&
-      shared_.rejection_log.Allow(&suppressed)) {
-    const std::string id = std::to_string(label_.id);
-    const std::string dropped = std::to_string(suppressed);
-    const bool rejected = policy == "reject";
-    LogEvent(spdlog::level::info,
-             rejected ? "HTTP/1.x call on a gRPC path answered 426"
-                      : "HTTP/1.x JSON call on a gRPC path served by transcoding",
-             {{"event", rejected ? "http1_rejection" : "http1_transcoded"},
-              {"conn", id},
-              {"peer", label_.peer},
-              {"client", client},
-              {"http_method", std::string_view(req.method_string()).substr(0, 16)},
-              {"path", method_path},
-              {"registered", registered ? "true" : "false"},
-              {"user_agent", user_agent.substr(0, LegacyCallers::kMaxFieldBytes)},
-              {"policy", policy},
-              {"suppressed", dropped}});
-  }
+  h2gate::RecordCaller(shared_, label_, route,
+                       {.x_forwarded_for = req["X-Forwarded-For"],
+                        .user_agent = req[http::field::user_agent],
+                        .http_method = req.method_string(),
+                        .version = req.version()},
+                       policy);
 }
 
 template <class Stream>
@@ -308,22 +277,6 @@ void Http1Session<Stream>::FinishTranscode(const Route& route, Http1Policy polic
   if (shared_.draining.load(std::memory_order_relaxed)) keep_alive = false;
   Finalize(res, keep_alive, false);
   Send(std::move(res), keep_alive);
-}
-
-// The caller to report: the peer, or the first X-Forwarded-For hop when the operator trusts the
-// proxy in front to set it. Only a well-formed IP address is taken from the header.
-template <class Stream>
-std::string Http1Session<Stream>::ClientOf(const http::request<http::string_body>& req) const {
-  if (ctx_->options.trust_forwarded_for) {
-    std::string_view xff = req["X-Forwarded-For"];
-    xff = xff.substr(0, xff.find(','));
-    while (!xff.empty() && xff.front() == ' ') xff.remove_prefix(1);
-    while (!xff.empty() && xff.back() == ' ') xff.remove_suffix(1);
-    boost::system::error_code ec;
-    const auto address = net::ip::make_address(xff.substr(0, 64), ec);
-    if (!ec) return address.to_string();
-  }
-  return label_.peer_ip;
 }
 
 template <class Stream>

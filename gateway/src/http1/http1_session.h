@@ -54,7 +54,6 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
                        TranscodeResult result, bool keep_alive);
   // Counts the caller in the legacy-caller report; logs it when the report says so.
   void RecordCaller(const Route& route, std::string_view policy);
-  std::string ClientOf(const beast::http::request<beast::http::string_body>& req) const;
   void SendError(beast::http::status status, std::string_view message);
   void Send(Response response, bool keep_alive);
   // Writes bytes serialised ahead of time; `wire` must outlive the write (it lives in Shared).

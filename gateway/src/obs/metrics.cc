@@ -50,7 +50,18 @@ constexpr Family kHandoffFailures{"h2gate_grpc_handoff_failures_total", "counter
 constexpr Family kResponses{"h2gate_http1_responses_total", "counter",
                             "HTTP/1.x responses by status class."};
 constexpr Family kRejections{"h2gate_http1_rejections_total", "counter",
-                             "426 Upgrade Required answers to HTTP/1.x calls on gRPC paths."};
+                             "Calls on gRPC paths that are not gRPC, rejected: 426 Upgrade "
+                             "Required over HTTP/1.x, 415 over HTTP/2."};
+constexpr Family kHttp2Kept{"h2gate_http2_kept_connections_total", "counter",
+                            "HTTP/2 connections the gateway serves itself instead of handing "
+                            "them to gRPC, by why."};
+constexpr Family kHttp2KeptOpen{"h2gate_http2_kept_connections", "gauge",
+                                "HTTP/2 connections the gateway serves itself, open now."};
+constexpr Family kHttp2KeptStreams{"h2gate_http2_kept_streams_total", "counter",
+                                   "Requests on kept HTTP/2 connections: gRPC calls relayed "
+                                   "in process, or HTTP requests answered like HTTP/1.x ones."};
+constexpr Family kHttp2KeptCloses{"h2gate_http2_kept_closes_total", "counter",
+                                  "Kept HTTP/2 connections closed by the gateway, by why."};
 
 constexpr Family kHttp2Abuse{"h2gate_http2_abuse_total", "counter",
                              "HTTP/2 connections cut with GOAWAY(ENHANCE_YOUR_CALM) by the guard, "
@@ -84,6 +95,15 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(StatusClass::kCo
 constexpr std::array<std::string_view, static_cast<std::size_t>(HttpMethod::kCount)>
     kHttpMethodNames = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"};
 constexpr std::size_t kHttpMethods = kHttpMethodNames.size();
+constexpr std::array<std::string_view, static_cast<std::size_t>(HttpVersion::kCount)>
+    kHttpVersionNames = {"1.x", "2"};
+constexpr std::size_t kHttpVersions = kHttpVersionNames.size();
+constexpr std::array<std::string_view, static_cast<std::size_t>(KeptReason::kCount)>
+    kKeptReasonNames = {"first_request", "route_per_request"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(KeptStream::kCount)>
+    kKeptStreamNames = {"grpc", "http"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(KeptClose::kCount)>
+    kKeptCloseNames = {"protocol_error", "idle", "write_timeout"};
 
 void Header(std::string& out, const Family& f) { AppendHeader(out, f.name, f.type, f.help); }
 
@@ -170,43 +190,55 @@ Metrics::Metrics()
 void Metrics::SetMethods(const MethodTable* methods) {
   methods_ = methods;
   const std::size_t n = methods ? methods->methods().size() : 0;
-  rejection_slots_ = (n + 1) * kHttpMethods;
+  rejection_slots_ = kHttpVersions * (n + 1) * kHttpMethods;
   rejections_ = std::make_unique<Counter[]>(rejection_slots_);
-  transcoded_ = std::make_unique<Counter[]>(n * 2 * kGrpcCodes);
+  transcoded_ = std::make_unique<Counter[]>(kHttpVersions * n * 2 * kGrpcCodes);
 }
 
 // Index into transcoded_, or -1 when out of range.
 static std::ptrdiff_t TranscodedSlot(const MethodTable* methods, int method_index, bool warn,
-                                     int grpc_code) {
+                                     int grpc_code, HttpVersion version) {
   const std::size_t n = methods ? methods->methods().size() : 0;
   if (method_index < 0 || static_cast<std::size_t>(method_index) >= n || grpc_code < 0 ||
       grpc_code >= static_cast<int>(kGrpcCodes)) {
     return -1;
   }
-  return static_cast<std::ptrdiff_t>((static_cast<std::size_t>(method_index) * 2 + warn) *
-                                         kGrpcCodes +
+  const std::size_t m = static_cast<std::size_t>(version) * n + method_index;
+  return static_cast<std::ptrdiff_t>((m * 2 + warn) * kGrpcCodes +
                                      static_cast<std::size_t>(grpc_code));
 }
 
-void Metrics::CountTranscoded(int method_index, bool warn, int grpc_code) {
-  const auto slot = TranscodedSlot(methods_, method_index, warn, grpc_code);
+void Metrics::CountTranscoded(int method_index, bool warn, int grpc_code, HttpVersion version) {
+  const auto slot = TranscodedSlot(methods_, method_index, warn, grpc_code, version);
   if (slot >= 0) transcoded_[slot].Inc();
 }
 
-std::uint64_t Metrics::Transcoded(int method_index, bool warn, int grpc_code) const {
-  const auto slot = TranscodedSlot(methods_, method_index, warn, grpc_code);
+std::uint64_t Metrics::Transcoded(int method_index, bool warn, int grpc_code,
+                                  HttpVersion version) const {
+  const auto slot = TranscodedSlot(methods_, method_index, warn, grpc_code, version);
   return slot >= 0 ? transcoded_[slot].Value() : 0;
 }
 
-void Metrics::CountRejection(int method_index, HttpMethod http_method) {
-  const std::size_t slot = static_cast<std::size_t>(method_index + 1) * kHttpMethods +
-                           static_cast<std::size_t>(http_method);
+std::size_t Metrics::RejectionSlot(int method_index, HttpMethod http_method,
+                                   HttpVersion version) const {
+  const std::size_t per_version = rejection_slots_ / kHttpVersions;
+  if (method_index + 1 < 0 ||
+      static_cast<std::size_t>(method_index + 1) * kHttpMethods >= per_version) {
+    return SIZE_MAX;
+  }
+  return static_cast<std::size_t>(version) * per_version +
+         static_cast<std::size_t>(method_index + 1) * kHttpMethods +
+         static_cast<std::size_t>(http_method);
+}
+
+void Metrics::CountRejection(int method_index, HttpMethod http_method, HttpVersion version) {
+  const std::size_t slot = RejectionSlot(method_index, http_method, version);
   if (slot < rejection_slots_) rejections_[slot].Inc();
 }
 
-std::uint64_t Metrics::Rejections(int method_index, HttpMethod http_method) const {
-  const std::size_t slot = static_cast<std::size_t>(method_index + 1) * kHttpMethods +
-                           static_cast<std::size_t>(http_method);
+std::uint64_t Metrics::Rejections(int method_index, HttpMethod http_method,
+                                  HttpVersion version) const {
+  const std::size_t slot = RejectionSlot(method_index, http_method, version);
   return slot < rejection_slots_ ? rejections_[slot].Value() : 0;
 }
 
@@ -298,6 +330,11 @@ void Metrics::Render(std::string& out) const {
   }
   Header(out, kHttp2Guarded);
   line(kHttp2Guarded.name, http2_guarded.Value());
+  RenderEnum(out, kHttp2Kept, "reason", http2_kept, kKeptReasonNames);
+  Header(out, kHttp2KeptOpen);
+  line(kHttp2KeptOpen.name, http2_kept_open.Value());
+  RenderEnum(out, kHttp2KeptStreams, "kind", http2_kept_streams, kKeptStreamNames);
+  RenderEnum(out, kHttp2KeptCloses, "reason", http2_kept_closes, kKeptCloseNames);
   Header(out, kMemoryLimit);
   line(kMemoryLimit.name, memory_limit_bytes.Value());
   Header(out, kMemoryDegraded);
@@ -309,40 +346,49 @@ void Metrics::Render(std::string& out) const {
   // starts from zero; other series appear once counted.
   Header(out, kRejections);
   const std::size_t n_methods = methods_ ? methods_->methods().size() : 0;
-  for (std::size_t m = 0; m <= n_methods; ++m) {
-    const bool registered = m > 0;
-    const std::string_view service =
-        registered ? std::string_view(methods_->methods()[m - 1].service) : "unknown";
-    const std::string_view method =
-        registered ? std::string_view(methods_->methods()[m - 1].method) : "unknown";
-    for (std::size_t v = 0; v < kHttpMethods; ++v) {
-      const std::uint64_t count = rejections_[m * kHttpMethods + v].Value();
-      if (count == 0 && !(registered && static_cast<HttpMethod>(v) == HttpMethod::kPost)) {
-        continue;
+  for (std::size_t version = 0; version < kHttpVersions; ++version) {
+    for (std::size_t m = 0; m <= n_methods; ++m) {
+      const bool registered = m > 0;
+      const std::string_view service =
+          registered ? std::string_view(methods_->methods()[m - 1].service) : "unknown";
+      const std::string_view method =
+          registered ? std::string_view(methods_->methods()[m - 1].method) : "unknown";
+      for (std::size_t v = 0; v < kHttpMethods; ++v) {
+        const std::uint64_t count =
+            rejections_[(version * (n_methods + 1) + m) * kHttpMethods + v].Value();
+        if (count == 0 &&
+            !(registered && version == 0 && static_cast<HttpMethod>(v) == HttpMethod::kPost)) {
+          continue;
+        }
+        out += kRejections.name;
+        out += "{grpc_service=\"";
+        AppendLabelValue(out, service);
+        out += "\",grpc_method=\"";
+        AppendLabelValue(out, method);
+        fmt::format_to(std::back_inserter(out),
+                       "\",http_method=\"{}\",registered=\"{}\",http_version=\"{}\"}} {}\n",
+                       kHttpMethodNames[v], registered ? "true" : "false",
+                       kHttpVersionNames[version], count);
       }
-      out += kRejections.name;
-      out += "{grpc_service=\"";
-      AppendLabelValue(out, service);
-      out += "\",grpc_method=\"";
-      AppendLabelValue(out, method);
-      fmt::format_to(std::back_inserter(out), "\",http_method=\"{}\",registered=\"{}\"}} {}\n",
-                     kHttpMethodNames[v], registered ? "true" : "false", count);
     }
   }
 
   // Series appear once a call of that kind happened.
   Header(out, kTranscoded);
-  for (std::size_t m = 0; m < n_methods; ++m) {
-    for (int warn = 0; warn < 2; ++warn) {
-      for (std::size_t code = 0; code < kGrpcCodes; ++code) {
-        const auto count = transcoded_[(m * 2 + warn) * kGrpcCodes + code].Value();
-        if (count == 0) continue;
-        const MethodInfo& info = methods_->methods()[m];
-        fmt::format_to(std::back_inserter(out),
-                       "{}{{grpc_service=\"{}\",grpc_method=\"{}\",policy=\"{}\","
-                       "grpc_code=\"{}\"}} {}\n",
-                       kTranscoded.name, info.service, info.method, warn ? "warn" : "allow",
-                       GrpcCodeName(static_cast<int>(code)), count);
+  for (std::size_t version = 0; version < kHttpVersions; ++version) {
+    for (std::size_t m = 0; m < n_methods; ++m) {
+      for (int warn = 0; warn < 2; ++warn) {
+        for (std::size_t code = 0; code < kGrpcCodes; ++code) {
+          const std::size_t slot = ((version * n_methods + m) * 2 + warn) * kGrpcCodes + code;
+          const auto count = transcoded_[slot].Value();
+          if (count == 0) continue;
+          const MethodInfo& info = methods_->methods()[m];
+          fmt::format_to(std::back_inserter(out),
+                         "{}{{grpc_service=\"{}\",grpc_method=\"{}\",policy=\"{}\","
+                         "grpc_code=\"{}\",http_version=\"{}\"}} {}\n",
+                         kTranscoded.name, info.service, info.method, warn ? "warn" : "allow",
+                         GrpcCodeName(static_cast<int>(code)), kHttpVersionNames[version], count);
+        }
       }
     }
   }

@@ -88,8 +88,19 @@ enum class Limit {
   kMemory,         // --memory-limit: closed at accept while the process is over its limit
   kCount
 };
+// Why an HTTP/2 connection was kept by the gateway instead of handed to gRPC.
+enum class KeptReason { kFirstRequest, kRoutePerRequest, kCount };
+// What a stream on a kept connection was.
+enum class KeptStream { kGrpc, kHttp, kCount };
+// How a kept connection ended other than cleanly.
+enum class KeptClose { kProtocolError, kIdle, kWriteTimeout, kCount };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
+// The http_version label of calls on gRPC paths: "1.x" (HTTP/1.0 and 1.1) or "2".
+enum class HttpVersion { k1, k2, kCount };
+inline HttpVersion HttpVersionOf(unsigned version) {
+  return version >= 20 ? HttpVersion::k2 : HttpVersion::k1;
+}
 
 HttpMethod HttpMethodFromName(std::string_view name);
 std::string_view LimitName(Limit limit);
@@ -115,12 +126,17 @@ class Metrics {
   void SetMethods(const MethodTable* methods);
 
   // A JSON call served by transcoding, under warn or allow, with its gRPC status code.
-  void CountTranscoded(int method_index, bool warn, int grpc_code);
-  std::uint64_t Transcoded(int method_index, bool warn, int grpc_code) const;
+  void CountTranscoded(int method_index, bool warn, int grpc_code,
+                       HttpVersion version = HttpVersion::k1);
+  std::uint64_t Transcoded(int method_index, bool warn, int grpc_code,
+                           HttpVersion version = HttpVersion::k1) const;
 
-  // A 426 on a gRPC path; `method_index` is -1 for an unregistered path.
-  void CountRejection(int method_index, HttpMethod http_method);
-  std::uint64_t Rejections(int method_index, HttpMethod http_method) const;
+  // A rejected call on a gRPC path (426 over HTTP/1.x, 415 over HTTP/2); `method_index` is -1
+  // for an unregistered path.
+  void CountRejection(int method_index, HttpMethod http_method,
+                      HttpVersion version = HttpVersion::k1);
+  std::uint64_t Rejections(int method_index, HttpMethod http_method,
+                           HttpVersion version = HttpVersion::k1) const;
   void CountProtocol(std::string_view protocol);  // "http2", "http1", "tls", "unknown"
   void CountResponse(unsigned status);
 
@@ -144,15 +160,24 @@ class Metrics {
   EnumCounter<MediaKind> unsupported_media;  // 415s, by what was sent instead of JSON
   EnumCounter<Http2Abuse> http2_abuse;
   Gauge http2_guarded;
+  // The HTTP/2 connections the gateway serves itself (h2/h2_session.h).
+  EnumCounter<KeptReason> http2_kept;
+  Gauge http2_kept_open;
+  EnumCounter<KeptStream> http2_kept_streams;
+  EnumCounter<KeptClose> http2_kept_closes;
   Gauge memory_limit_bytes;
   Gauge memory_degraded;
   Counter memory_trims;
 
  private:
+  std::size_t RejectionSlot(int method_index, HttpMethod http_method, HttpVersion version) const;
+
   const MethodTable* methods_ = nullptr;
-  std::unique_ptr<Counter[]> rejections_;  // [(method_index + 1) * kHttpMethods + http_method]
+  // [((version * (methods + 1)) + method_index + 1) * kHttpMethods + http_method]
+  std::unique_ptr<Counter[]> rejections_;
   std::size_t rejection_slots_ = 0;
-  std::unique_ptr<Counter[]> transcoded_;  // [(method_index * 2 + warn) * 17 + grpc_code]
+  // [((version * methods + method_index) * 2 + warn) * 17 + grpc_code]
+  std::unique_ptr<Counter[]> transcoded_;
   double start_time_seconds_;
   static constexpr std::uint32_t kAlive = 0x6a1f3c5d;
   std::atomic<std::uint32_t> alive_{kAlive};  // an atomic: the destructor's store is not elided

@@ -31,7 +31,8 @@ std::string LegacyCallers::Key(std::string_view client, std::string_view user_ag
 
 bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
                            std::string_view method, bool registered, Clock::time_point now,
-                           std::chrono::seconds log_every, std::string_view policy) {
+                           std::chrono::seconds log_every, std::string_view policy,
+                           std::string_view http_version) {
   if (capacity_ == 0) return false;
   user_agent = Clip(user_agent);
   method = Clip(method);
@@ -75,6 +76,7 @@ bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
   Entry& e = entries_[slot];
   e.last_seen = now;
   e.policy = policy;
+  e.http_version = http_version;
   if (e.last_logged == Clock::time_point{} || now - e.last_logged >= log_every) {
     e.last_logged = now;
     return true;
@@ -129,9 +131,10 @@ std::string LegacyCallers::RenderJson(std::size_t limit) const {
     out += ",\"method\":";
     AppendJsonString(out, e.method);
     out += fmt::format(
-        ",\"registered\":{},\"policy\":\"{}\",\"count\":{},\"count_error\":{},"
-        "\"first_seen\":\"{}\",\"last_seen\":\"{}\"}}",
-        e.registered, e.policy, e.count, e.error, Rfc3339(e.first_seen), Rfc3339(e.last_seen));
+        ",\"registered\":{},\"policy\":\"{}\",\"http_version\":\"{}\",\"count\":{},"
+        "\"count_error\":{},\"first_seen\":\"{}\",\"last_seen\":\"{}\"}}",
+        e.registered, e.policy, e.http_version, e.count, e.error, Rfc3339(e.first_seen),
+        Rfc3339(e.last_seen));
   }
   out += "]}\n";
   return out;
@@ -141,18 +144,18 @@ std::string LegacyCallers::RenderText(std::size_t limit) const {
   const Snapshot snap = Take(limit);
   const auto& top = snap.top;
   std::string out =
-      fmt::format("HTTP/1.x calls on gRPC paths: {} since {} (top {} of at most {})\n", snap.total,
+      fmt::format("Non-gRPC calls on gRPC paths: {} since {} (top {} of at most {})\n", snap.total,
                   Rfc3339(snap.since), top.size(), capacity_);
 
-  out += fmt::format("{:>10} {:>8}  {:<24} {:<40} {:<24} {}\n", "COUNT", "±ERROR", "CLIENT",
-                     "METHOD", "LAST SEEN", "USER AGENT");
+  out += fmt::format("{:>10} {:>8}  {:<24} {:<40} {:<4} {:<24} {}\n", "COUNT", "±ERROR", "CLIENT",
+                     "METHOD", "HTTP", "LAST SEEN", "USER AGENT");
   for (const Entry& e : top) {
     // Printable ASCII only: user agents come from callers.
     std::string agent;
     for (char c : e.user_agent) agent += (c >= 0x20 && c < 0x7f) ? c : '?';
-    out += fmt::format("{:>10} {:>8}  {:<24} {:<40} {:<24} {}\n", e.count, e.error, e.client,
-                       e.method + (e.registered ? "" : " (unregistered)"), Rfc3339(e.last_seen),
-                       agent);
+    out += fmt::format("{:>10} {:>8}  {:<24} {:<40} {:<4} {:<24} {}\n", e.count, e.error, e.client,
+                       e.method + (e.registered ? "" : " (unregistered)"), e.http_version,
+                       Rfc3339(e.last_seen), agent);
   }
   return out;
 }

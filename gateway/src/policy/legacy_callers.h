@@ -25,7 +25,8 @@ class LegacyCallers {
     std::string user_agent;  // clipped
     std::string method;      // the gRPC path called
     bool registered = false;
-    std::string policy = "reject";  // what the caller got
+    std::string policy = "reject";     // what the caller got
+    std::string http_version = "1.1";  // how it called last: "1.0", "1.1" or "2"
     std::uint64_t count = 0;
     std::uint64_t error = 0;  // count may overstate the truth by up to this
     Clock::time_point first_seen;
@@ -40,10 +41,11 @@ class LegacyCallers {
 
   // Counts one call. Returns true if this caller has not been logged within `log_every`, and
   // marks it logged: per-caller rate limiting for the rejection log.
-  // `policy` is what the call got ("reject", "warn" or "allow"); the latest is kept.
+  // `policy` is what the call got ("reject", "warn" or "allow"), `http_version` what it came
+  // over; the latest of each is kept.
   bool Record(std::string_view client, std::string_view user_agent, std::string_view method,
               bool registered, Clock::time_point now, std::chrono::seconds log_every,
-              std::string_view policy = "reject");
+              std::string_view policy = "reject", std::string_view http_version = "1.1");
 
   // The tracked callers, heaviest first; at most `limit`.
   std::vector<Entry> Top(std::size_t limit) const;

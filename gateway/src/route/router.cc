@@ -27,10 +27,9 @@ Decision UnsupportedMedia(const RouteRequestFacts& request, const Route& route, 
           : "";
   d.response = JsonError(
       http::status::unsupported_media_type, grpc::StatusCode::INVALID_ARGUMENT,
-      fmt::format("{} is served over HTTP/{}.{} as JSON only: send Content-Type: application/json "
+      fmt::format("{} is served over HTTP/{} as JSON only: send Content-Type: application/json "
                   "(got {:.100}){}",
-                  path, request.line.version / 10, request.line.version % 10, request.content_type,
-                  hint),
+                  path, HttpVersionText(request.line.version), request.content_type, hint),
       request.line.version);
   d.response.set(http::field::accept_post, "application/json");
   return d;
@@ -70,6 +69,10 @@ Decision Decide(const RouteRequestFacts& request, const RouterState& state) {
         return d;
       }
       d.action = Action::kReject;
+      if (line.version >= 20) {  // the caller already speaks HTTP/2: it needs gRPC's framing
+        d.response = GrpcContentTypeRequired(line, d.route, state.methods, request.content_type);
+        return d;
+      }
       // The common legacy call, POST over HTTP/1.1 to a registered method, has its answer
       // serialised once at start-up.
       if (d.route.method_index >= 0 && line.verb == http::verb::post && line.version == 11 &&
