@@ -216,6 +216,28 @@ class Http2Abuse : public ::testing::Test {
     EXPECT_GT(bystander.ok(), ok_before) << kind << ": the bystander kept calling";
   }
 
+  // 150 HEADERS + RST_STREAM pairs, then a unary call on the same connection: served.
+  void ExpectResetsWithinBudgetServed() {
+    RawClient c(port_);
+    ASSERT_TRUE(c.connected());
+    c.Send(kPreface + RapidReset(150));
+    EXPECT_FALSE(c.WaitClosed(500ms));
+    EXPECT_EQ(Count("rapid_reset"), 0);
+    // The connection still carries a call: a whole unary Echo with an empty message.
+    const std::string empty_message("\0\0\0\0\0", 5);
+    c.Send(Frame(1, 0x4, 301, EchoCallHeaders()) + Frame(0, 0x1, 301, empty_message));
+    EXPECT_TRUE(StreamEnds(c, 301));
+  }
+
+  // 2,000 streams opened and never finished.
+  static std::string UnfinishedStreams() {
+    std::string attack;
+    const std::string headers = EchoCallHeaders();
+    for (int i = 0; i < 2000; ++i)
+      attack += Frame(1, 0x4, static_cast<std::uint32_t>(2 * i + 1), headers);
+    return attack;
+  }
+
   double Count(std::string_view kind) {
     return MetricValue(Metrics(), "h2gate_http2_abuse_total{kind=\"" + std::string(kind) + "\"}");
   }
@@ -237,25 +259,41 @@ TEST_F(Http2Abuse, ContinuationFlood) {
 
 // Streams opened and never finished: gRPC keeps each call until the connection ends, so a client
 // that ignores SETTINGS_MAX_CONCURRENT_STREAMS is cut at twice the limit.
-TEST_F(Http2Abuse, StreamsBeyondTheLimitAreCut) {
-  std::string attack;
-  const std::string headers = EchoCallHeaders();
-  for (int i = 0; i < 2000; ++i)
-    attack += Frame(1, 0x4, static_cast<std::uint32_t>(2 * i + 1), headers);
-  ExpectCut("streams", attack, 1);
-}
+TEST_F(Http2Abuse, StreamsBeyondTheLimitAreCut) { ExpectCut("streams", UnfinishedStreams(), 1); }
 
 // Resets within the budget are what real clients do (cancellations, deadlines): not cut.
-TEST_F(Http2Abuse, ResetsWithinTheBudgetAreServed) {
-  RawClient c(port_);
-  ASSERT_TRUE(c.connected());
-  c.Send(kPreface + RapidReset(150));
-  EXPECT_FALSE(c.WaitClosed(500ms));
-  EXPECT_EQ(Count("rapid_reset"), 0);
-  // The connection still carries a call: a whole unary Echo with an empty message.
-  const std::string empty_message("\0\0\0\0\0", 5);
-  c.Send(Frame(1, 0x4, 301, EchoCallHeaders()) + Frame(0, 0x1, 301, empty_message));
-  EXPECT_TRUE(StreamEnds(c, 301));
+TEST_F(Http2Abuse, ResetsWithinTheBudgetAreServed) { ExpectResetsWithinBudgetServed(); }
+
+// The same floods on connections the gateway serves itself (--http2-route-per-request=all, as
+// for an ingress): the same policer cuts them, and the bystander's calls are relayed in process.
+class Http2AbuseKept : public Http2Abuse {
+ protected:
+  void SetUp() override { Start({"--http2-route-per-request=all"}); }
+};
+
+TEST_F(Http2AbuseKept, RapidResetBurstIsCutAndBounded) {
+  ExpectCut("rapid_reset", RapidReset(20000), 1);
+}
+TEST_F(Http2AbuseKept, TenRapidResetBurstsAtOnce) {
+  ExpectCut("rapid_reset", RapidReset(20000), 10);
+}
+TEST_F(Http2AbuseKept, PingFlood) { ExpectCut("ping", Flood("ping", 100000), 1); }
+TEST_F(Http2AbuseKept, SettingsFlood) { ExpectCut("settings", Flood("settings", 100000), 1); }
+TEST_F(Http2AbuseKept, PriorityFlood) { ExpectCut("priority", Flood("priority", 100000), 1); }
+TEST_F(Http2AbuseKept, EmptyDataFlood) {
+  ExpectCut("empty_frames", Flood("empty_frames", 100000), 1);
+}
+TEST_F(Http2AbuseKept, ContinuationFlood) {
+  ExpectCut("header_block", Flood("header_block", 100000), 1);
+}
+TEST_F(Http2AbuseKept, StreamsBeyondTheLimitAreCut) {
+  ExpectCut("streams", UnfinishedStreams(), 1);
+}
+TEST_F(Http2AbuseKept, ResetsWithinTheBudgetAreServed) {
+  ExpectResetsWithinBudgetServed();
+  EXPECT_EQ(
+      MetricValue(Metrics(), "h2gate_http2_kept_connections_total{reason=\"route_per_request\"}"),
+      1);  // the client's connection; Metrics() reads over HTTP/1.1
 }
 
 // A gRPC channel's connection passes through the guard, unless its source is exempt.

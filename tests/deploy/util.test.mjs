@@ -1,7 +1,7 @@
 // Unit tests of the validator's pure helpers: node --test util.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { containerHasPort, flagValue, parseDuration, parseQuantity, parseSize, selectorMatches } from "./lib/util.mjs";
+import { containerHasPort, containerPortNumber, flagValue, listenPort, parseCidrList, parseDuration, parseQuantity, parseSize, selectorMatches } from "./lib/util.mjs";
 
 test("parseDuration takes Go-style durations", () => {
   assert.equal(parseDuration("5s"), 5);
@@ -63,6 +63,43 @@ test("containerHasPort matches by number or by name", () => {
   assert.ok(containerHasPort(c, "grpc"));
   assert.ok(!containerHasPort(c, 9090));
   assert.ok(!containerHasPort(c, "http"));
+});
+
+test("containerPortNumber resolves a targetPort by number or by name", () => {
+  const c = { ports: [{ name: "grpc", containerPort: 8080 }] };
+  assert.equal(containerPortNumber(c, "grpc"), 8080);
+  assert.equal(containerPortNumber(c, 8080), 8080);
+  assert.equal(containerPortNumber(c, "8080"), 8080);
+  assert.equal(containerPortNumber(c, "http"), undefined);
+  assert.equal(containerPortNumber(c, 8081), undefined);
+});
+
+test("listenPort reads the port of h2gate's HOST:PORT", () => {
+  assert.equal(listenPort("0.0.0.0:8080"), 8080);
+  assert.equal(listenPort("[::]:9000"), 9000);
+  assert.ok(Number.isNaN(listenPort("0.0.0.0")));
+});
+
+test("parseCidrList takes what h2gate takes", () => {
+  assert.deepEqual(parseCidrList("none"), { all: false, ranges: [] });
+  assert.deepEqual(parseCidrList(""), { all: false, ranges: [] });
+  assert.deepEqual(parseCidrList("all"), { all: true, ranges: [] });
+  assert.deepEqual(parseCidrList("10.0.0.0/8, 192.168.1.7,2001:db8::/32,::1").ranges, [
+    { address: "10.0.0.0", prefix: 8 },
+    { address: "192.168.1.7", prefix: 32 },
+    { address: "2001:db8::", prefix: 32 },
+    { address: "::1", prefix: 128 },
+  ]);
+  assert.deepEqual(parseCidrList("0.0.0.0/0").ranges, [{ address: "0.0.0.0", prefix: 0 }]);
+});
+
+test("parseCidrList refuses what h2gate refuses, naming the entry", () => {
+  // The same list as h2gate's tests/cidr_test.cc, and names where an address belongs.
+  for (const bad of ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "host.example", "10.0.0.0/8,,", "10.0.0.0/-1", "1.2.3", "ingress-nginx", "None", "10.0.0.0/8;10.1.0.0/16"]) {
+    assert.throws(() => parseCidrList(bad), /is not an IP address or range|the prefix length must be 0 to/, bad);
+  }
+  assert.throws(() => parseCidrList("ingress-nginx"), /"ingress-nginx" is not an IP address or range \(like 10\.0\.0\.0\/8 or ::1\)/);
+  assert.throws(() => parseCidrList("10.0.0.0/33"), /"10\.0\.0\.0\/33": the prefix length must be 0 to 32/);
 });
 
 test("flagValue reads both --flag=v and --flag v", () => {

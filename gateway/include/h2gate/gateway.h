@@ -95,6 +95,11 @@ struct Options {
   // else gets the answer its HTTP/1.x twin gets. For an ingress that sends every caller over
   // h2c. Other connections are handed to gRPC unless their first request is not gRPC.
   std::string http2_route_per_request = "none";
+  // A connection that sent its preface and SETTINGS but no request yet is looked at again this
+  // much later, its bytes still unread: gRPC clients wait for the server's SETTINGS first and
+  // then go to gRPC untouched; curl and other HTTP/2 clients send their first request in the
+  // next segment and are answered by the gateway if it is not gRPC.
+  Duration http2_first_request_wait{10};
   int http2_max_concurrent_streams = 250;  // SETTINGS_MAX_CONCURRENT_STREAMS gRPC advertises
   int http2_reset_burst = 200;             // streams a client may reset at once,
   int http2_reset_rate = 100;              // and per second after that, before it is cut

@@ -288,6 +288,12 @@ const Flag kFlags[] = {
        o.http2_guard_exempt = v;
        return "";
      }},
+    H2GATE_DURATION_FLAG("http2-first-request-wait", "H2GATE_HTTP2_FIRST_REQUEST_WAIT",
+                         http2_first_request_wait,
+                         "how long an HTTP/2 connection that sent its preface and no request is "
+                         "watched for a first request that is not gRPC before it goes to gRPC "
+                         "(gRPC clients send none until the server's SETTINGS; 0: hand over at "
+                         "once)"),
     {"http2-route-per-request", "H2GATE_HTTP2_ROUTE_PER_REQUEST",
      "sources whose HTTP/2 connections the gateway always serves itself, routing each request "
      "(gRPC to the embedded server, anything else answered like HTTP/1.x): for an ingress that "

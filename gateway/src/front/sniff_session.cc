@@ -98,17 +98,30 @@ void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label,
   }
 }
 
+// Gives `fd` to `socket`; closes it and returns false if the event loop cannot take it.
+bool Adopt(int fd, const net::ip::tcp& protocol, net::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  socket.assign(protocol, fd, ec);
+  if (ec) ::close(fd);
+  return !ec;
+}
+
 // Where an HTTP/2 connection goes, from the bytes it has sent so far.
-enum class Http2Route { kHandOff, kKeep, kNeedMore };
+// kWait: no request yet; `waited` says the first-request wait is over (then it is gRPC's).
+enum class Http2Route { kHandOff, kKeep, kNeedMore, kWait };
 Http2Route RouteHttp2(const Shared& shared, const ConnectionLabel& label, std::string_view bytes,
-                      KeptReason* why) {
+                      KeptReason* why, bool waited = false) {
   if (shared.context->route_per_request.Contains(label.peer_address)) {
     *why = KeptReason::kRoutePerRequest;
     return Http2Route::kKeep;
   }
   switch (ClassifyFirstRequest(bytes)) {
     case FirstRequest::kNeedMore: return Http2Route::kNeedMore;
-    case FirstRequest::kNone:  // a gRPC stack waiting for the server's SETTINGS
+    case FirstRequest::kNone:  // a gRPC stack waiting for the server's SETTINGS, or a request
+                               // still on its way
+      return waited || shared.context->options.http2_first_request_wait.count() == 0
+                 ? Http2Route::kHandOff
+                 : Http2Route::kWait;
     case FirstRequest::kGrpc: return Http2Route::kHandOff;
     case FirstRequest::kOther: break;
   }
@@ -130,10 +143,20 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
   KeptReason why{};
   if (n > 0) {
     const std::string_view peeked(bytes, static_cast<std::size_t>(n));
-    if (Detect(peeked) == Protocol::kHttp2 &&
-        RouteHttp2(shared, label, peeked, &why) == Http2Route::kHandOff) {
-      CountDecided(shared, Protocol::kHttp2, started);
-      return HandOff(shared, slot, label, fd, {}, protocol, executor);
+    if (Detect(peeked) == Protocol::kHttp2) {
+      const Http2Route route = RouteHttp2(shared, label, peeked, &why);
+      if (route == Http2Route::kHandOff) {
+        CountDecided(shared, Protocol::kHttp2, started);
+        return HandOff(shared, slot, label, fd, {}, protocol, executor);
+      }
+      if (route == Http2Route::kWait) {  // look again later, the bytes left in the socket
+        net::ip::tcp::socket socket(executor);
+        if (!Adopt(fd, protocol, socket)) return;
+        std::make_shared<SniffSession>(std::move(socket), std::string_view(), shared,
+                                       std::move(slot), std::move(label), started)
+            ->WaitForFirstRequest();
+        return;
+      }
     }
   }
   if (n > 0) n = ReadSome(fd, bytes, sizeof bytes);  // anything else is ours: take the bytes
@@ -141,19 +164,20 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
   if (n > 0) {
     data = std::string_view(bytes, static_cast<std::size_t>(n));
     const Protocol p = Detect(data);
-    const Http2Route route =
-        p == Protocol::kHttp2 ? RouteHttp2(shared, label, data, &why) : Http2Route::kNeedMore;
+    // Bytes read already: no waiting for a request that has not come (it is gRPC's).
+    const Http2Route route = p == Protocol::kHttp2
+                                 ? RouteHttp2(shared, label, data, &why, /*waited=*/true)
+                                 : Http2Route::kNeedMore;
     if (p == Protocol::kHttp2 && route != Http2Route::kNeedMore) {
       CountDecided(shared, p, started);
       if (route == Http2Route::kHandOff) {
         return HandOff(shared, slot, label, fd, data, protocol, executor);
       }
       net::ip::tcp::socket socket(executor);
-      boost::system::error_code ec;
-      socket.assign(protocol, fd, ec);
-      if (ec) {
-        ::close(fd);
-        return;
+      if (!Adopt(fd, protocol, socket)) return;
+      if (!slot.held()) {  // over --max-connections: hand-offs take no slot, kept ones do
+        shared.metrics.limits.Inc(Limit::kConnections);
+        return;  // the socket closes
       }
       return KeepHttp2(std::move(socket), data, shared, std::move(slot), std::move(label), why);
     }
@@ -256,13 +280,46 @@ void SniffSession::OnReadable(boost::system::error_code ec) {
   Dispatch(protocol);
 }
 
+void SniffSession::WaitForFirstRequest() {
+  timer_.expires_after(shared_.context->options.http2_first_request_wait);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->LookAgain();
+  });
+}
+
+void SniffSession::LookAgain() {
+  // Peeked again, not read: a connection that goes to gRPC still has every byte in the socket.
+  char bytes[kFirstRequestLookLimit];
+  const ssize_t n = ReadSome(socket_.native_handle(), bytes, sizeof bytes, MSG_PEEK);
+  if (n <= 0) {
+    const int error = n == 0 ? 0 : errno;
+    if (n < 0 && WouldBlock(error)) return HandToGrpc();  // cannot happen: bytes were there
+    return CountEnded(shared_, label_, started_, error, 0);
+  }
+  const std::string_view peeked(bytes, static_cast<std::size_t>(n));
+  const Http2Route route = RouteHttp2(shared_, label_, peeked, &why_, /*waited=*/true);
+  if (route == Http2Route::kHandOff) {
+    CountDecided(shared_, Protocol::kHttp2, started_);
+    return HandToGrpc();
+  }
+  // The request is there, or part of it: read from here on, like any connection being sniffed.
+  const auto space = buffer_.prepare(static_cast<std::size_t>(n));
+  const ssize_t got = ReadSome(socket_.native_handle(), static_cast<char*>(space.data()),
+                               static_cast<std::size_t>(n));
+  if (got <= 0) return CountEnded(shared_, label_, started_, got == 0 ? 0 : errno, 0);
+  buffer_.commit(static_cast<std::size_t>(got));
+  Begin();
+}
+
 Protocol SniffSession::Decide() {
   const auto data = buffer_.cdata();
   const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
   const Protocol p = Detect(bytes);
   if (p != Protocol::kHttp2) return p;
   // HTTP/2: where it goes waits for its first request (or for the sign that none is coming).
-  const Http2Route route = RouteHttp2(shared_, label_, bytes, &why_);
+  // Bytes read already: the wait for a first request happens here, as more arrive, under the
+  // sniff deadline; a connection that sends no request is then gRPC's.
+  const Http2Route route = RouteHttp2(shared_, label_, bytes, &why_, /*waited=*/true);
   if (route == Http2Route::kNeedMore) return Protocol::kNeedMore;
   keep_ = route == Http2Route::kKeep;
   return p;
@@ -272,6 +329,10 @@ void SniffSession::Dispatch(Protocol protocol) {
   switch (protocol) {
     case Protocol::kHttp2: {
       if (!keep_) return HandToGrpc();
+      if (!slot_.held()) {  // over --max-connections: hand-offs take no slot, kept ones do
+        shared_.metrics.limits.Inc(Limit::kConnections);
+        return;
+      }
       const auto data = buffer_.cdata();
       return KeepHttp2(std::move(socket_),
                        std::string_view(static_cast<const char*>(data.data()), data.size()),

@@ -31,9 +31,13 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
                ConnectionSlot slot, ConnectionLabel label,
                std::chrono::steady_clock::time_point started);
   void Start();
+  // For an HTTP/2 connection that has sent no request yet, its bytes unread: looks again after
+  // --http2-first-request-wait, then hands it to gRPC untouched or reads and sniffs on.
+  void WaitForFirstRequest();
 
  private:
   void Begin();
+  void LookAgain();
   void WaitReadable();
   void OnReadable(boost::system::error_code ec);
   // Detect(), and for HTTP/2 where the connection goes (keep_, why_); kNeedMore until known.

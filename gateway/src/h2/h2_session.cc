@@ -60,7 +60,8 @@ H2Session::H2Session(net::ip::tcp::socket socket, Shared& shared, ConnectionSlot
       ctx_(shared.context),
       slot_(std::move(slot)),
       label_(std::move(label)),
-      policer_(ctx_->http2_limits) {
+      policer_(ctx_->http2_limits),
+      refused_(ctx_->http2_limits.reset_burst, ctx_->http2_limits.reset_rate) {
   shared_.metrics.http2_kept_open.Add(1);
 }
 
@@ -216,6 +217,7 @@ void H2Session::Flush() {
   }
   if (!cut_) {
     if (const auto abuse = policer_.TakeServerAbuse()) return Cut(*abuse);
+    if (pending_cut_) return Cut(*std::exchange(pending_cut_, {}));
   }
   if (write_buffer_.empty()) {
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Close();
@@ -431,6 +433,14 @@ int H2Session::OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame,
     self->shared_.metrics.http2_kept_closes.Inc(KeptClose::kProtocolError);
     SPDLOG_DEBUG("conn={} peer={} GOAWAY {} sent", self->label_.id, self->label_.peer,
                  nghttp2_http2_strerror(frame->goaway.error_code));
+    return 0;
+  }
+  if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+    // nghttp2 refused a malformed request (RFC 9113 8.1.1: no :authority nor host, a
+    // connection-specific field, a bad pseudo-header) or a stream over the limit. Cheap each,
+    // but a client that goes on faster than the reset budget is cut as one ignoring the limit.
+    self->shared_.metrics.http2_kept_streams.Inc(KeptStream::kReset);
+    if (!self->refused_.Take(Clock::now())) self->pending_cut_ = Http2Abuse::kStreams;
     return 0;
   }
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||

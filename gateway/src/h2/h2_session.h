@@ -103,6 +103,8 @@ class H2Session : public Drainable, public std::enable_shared_from_this<H2Sessio
   ConnectionLabel label_;
   nghttp2_session* session_ = nullptr;
   H2Policer policer_;
+  TokenBucket refused_;                    // streams the gateway reset, against the reset budget
+  std::optional<Http2Abuse> pending_cut_;  // found inside nghttp2: cut once it returns
   h2::FrameReader from_client_{h2::kClientPreface.size()};
   h2::FrameReader from_server_;
   std::unordered_map<std::int32_t, std::unique_ptr<Stream>> streams_;

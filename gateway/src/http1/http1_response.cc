@@ -206,7 +206,7 @@ void AddDeprecationHeaders(Response& res, const DeprecationNotice& notice) {
                                 ? fmt::format("stops working at {}", HttpDate(*notice.sunset))
                                 : std::string("is deprecated");
   res.set(http::field::warning,
-          fmt::format("299 h2gate \"HTTP/1.1 JSON for {} {}: call it with a gRPC client over "
+          fmt::format("299 h2gate \"JSON for {} {}: call it with a gRPC client over "
                       "HTTP/2\"",
                       notice.path, until));
 }

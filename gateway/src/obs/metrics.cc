@@ -59,7 +59,8 @@ constexpr Family kHttp2KeptOpen{"h2gate_http2_kept_connections", "gauge",
                                 "HTTP/2 connections the gateway serves itself, open now."};
 constexpr Family kHttp2KeptStreams{"h2gate_http2_kept_streams_total", "counter",
                                    "Requests on kept HTTP/2 connections: gRPC calls relayed "
-                                   "in process, or HTTP requests answered like HTTP/1.x ones."};
+                                   "in process, HTTP requests answered like HTTP/1.x ones, and "
+                                   "streams reset as malformed or over the limit."};
 constexpr Family kHttp2KeptCloses{"h2gate_http2_kept_closes_total", "counter",
                                   "Kept HTTP/2 connections closed by the gateway, by why."};
 
@@ -101,7 +102,7 @@ constexpr std::size_t kHttpVersions = kHttpVersionNames.size();
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptReason::kCount)>
     kKeptReasonNames = {"first_request", "route_per_request"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptStream::kCount)>
-    kKeptStreamNames = {"grpc", "http"};
+    kKeptStreamNames = {"grpc", "http", "reset"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptClose::kCount)>
     kKeptCloseNames = {"protocol_error", "idle", "write_timeout"};
 

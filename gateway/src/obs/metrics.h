@@ -90,8 +90,9 @@ enum class Limit {
 };
 // Why an HTTP/2 connection was kept by the gateway instead of handed to gRPC.
 enum class KeptReason { kFirstRequest, kRoutePerRequest, kCount };
-// What a stream on a kept connection was.
-enum class KeptStream { kGrpc, kHttp, kCount };
+// What a stream on a kept connection was: a gRPC call, an HTTP request, or one the gateway reset
+// (malformed, or over the stream limit).
+enum class KeptStream { kGrpc, kHttp, kReset, kCount };
 // How a kept connection ended other than cleanly.
 enum class KeptClose { kProtocolError, kIdle, kWriteTimeout, kCount };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };

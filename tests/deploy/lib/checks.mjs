@@ -1,13 +1,15 @@
 // Checks across the rendered objects that no schema can express: selectors that must select
-// something, ports that must exist, drain timing that must fit the grace period, a memory limit
-// below the container's, and the security settings h2gate's pods promise. Pure: objects in,
-// problem strings out.
-import { containerHasPort, flagValue, isEmptySelector, mapSelectorMatches, parseDuration, parseQuantity, parseSize, selectorMatches } from "./util.mjs";
+// something, ports that must exist, Service ports for gRPC and HTTP routes that reach the port
+// h2gate serves on, drain timing that must fit the grace period, a memory limit below the
+// container's, settings h2gate would refuse at start-up, and the security settings h2gate's pods
+// promise. Pure: objects in, problem strings out.
+import { containerHasPort, containerPortNumber, flagValue, isEmptySelector, listenPort, mapSelectorMatches, parseCidrList, parseDuration, parseQuantity, parseSize, selectorMatches } from "./util.mjs";
 
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass"]);
 // h2gate's defaults when neither flag nor env var sets them (see README.md).
-const DEFAULTS = { shutdownDelay: "0s", drainTimeout: "20s", memoryLimit: "auto" };
+const DEFAULTS = { listen: "0.0.0.0:8080", shutdownDelay: "0s", drainTimeout: "20s", memoryLimit: "auto" };
+const H2C = "kubernetes.io/h2c";
 const DEFAULT_GRACE_SECONDS = 30; // the API's default terminationGracePeriodSeconds
 
 const id = (o) => `${o.kind}/${o.metadata?.name ?? "?"}`;
@@ -19,6 +21,11 @@ function podsOf(objects) {
     labels: w.spec?.template?.metadata?.labels || {},
     spec: w.spec?.template?.spec || {},
   }));
+}
+
+// The ConfigMaps in a workload's namespace, by name.
+function configMapsOf(objects, w) {
+  return new Map(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
 }
 
 function checkNamespaces(objects, out) {
@@ -59,6 +66,7 @@ function checkWorkload(w, objects, out) {
   checkSecurity(w, spec, out);
   checkDrainTiming(w, spec, objects, out);
   checkMemoryLimit(w, spec, objects, out);
+  checkRoutePerRequest(w, spec, objects, out);
 }
 
 function checkProbes(w, c, out) {
@@ -139,7 +147,7 @@ function preStopSeconds(c) {
 // SIGTERM -> (preStop) -> shutdown delay -> drain timeout -> exit must fit the grace period,
 // and liveness must not kill a pod that drains on purpose.
 function checkDrainTiming(w, spec, objects, out) {
-  const configMaps = new Map(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
+  const configMaps = configMapsOf(objects, w);
   const grace = spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
   for (const c of spec.containers || []) {
     const argv = [...(c.command || []), ...(c.args || [])];
@@ -171,7 +179,7 @@ function checkDrainTiming(w, spec, objects, out) {
 // the cgroup's limit). That limit must be set, and below the container's limits.memory, or the
 // kernel's OOM killer acts first and kills the pod with every connection on it.
 function checkMemoryLimit(w, spec, objects, out) {
-  const configMaps = new Map(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
+  const configMaps = configMapsOf(objects, w);
   for (const c of spec.containers || []) {
     const quantity = c.resources?.limits?.memory;
     if (quantity === undefined) continue; // checkResources reports it
@@ -198,11 +206,63 @@ function checkMemoryLimit(w, spec, objects, out) {
   }
 }
 
-function checkService(svc, pods, out) {
+// --http2-route-per-request takes none, all or CIDR ranges; anything else stops h2gate at start-up
+// (exit 2), so every pod of the rollout would crash-loop.
+function checkRoutePerRequest(w, spec, objects, out) {
+  const configMaps = configMapsOf(objects, w);
+  for (const c of spec.containers || []) {
+    const argv = [...(c.command || []), ...(c.args || [])];
+    const setting = flagValue(argv, "--http2-route-per-request") ?? envValue(c, "H2GATE_HTTP2_ROUTE_PER_REQUEST", configMaps);
+    if (setting === undefined) continue; // h2gate's default, none
+    try {
+      parseCidrList(setting);
+    } catch (e) {
+      out.push(`${id(w)}: container ${c.name} H2GATE_HTTP2_ROUTE_PER_REQUEST/--http2-route-per-request: ${e.message}; it takes none, all or CIDR ranges such as the ingress pods' 10.0.0.0/8 (h2gate would not start)`);
+    }
+  }
+}
+
+// The port h2gate serves everything on (--listen, H2GATE_LISTEN), in one container.
+function servingPort(c, configMaps) {
+  const argv = [...(c.command || []), ...(c.args || [])];
+  return listenPort(flagValue(argv, "--listen") ?? envValue(c, "H2GATE_LISTEN", configMaps) ?? DEFAULTS.listen);
+}
+
+// An ingress picks the protocol it speaks to the pods from the Service port's appProtocol. gRPC
+// routes need a port with kubernetes.io/h2c. HTTP routes need one without it: sent over h2c, an
+// ingress's pooled connection that opened with a gRPC call is handed to gRPC whole, and the JSON
+// callers it carries next get gRPC's answers instead of the 426 or their transcoded call. Both must
+// reach the one port h2gate serves on; its admin port, if any, answers operator pages only.
+function checkServiceProtocols(svc, selected, objects, out) {
+  const ports = svc.spec.ports || [];
+  const isHttp = (p) => p.appProtocol === undefined || p.appProtocol.toLowerCase() === "http";
+  const h2c = ports.filter((p) => p.appProtocol === H2C);
+  const http = ports.filter(isHttp);
+  const listing = ports.map((p) => `${p.name ?? p.port} ${p.appProtocol ?? "(no appProtocol)"}`).join(", ");
+  if (h2c.length === 0) out.push(`${id(svc)}: no port with appProtocol ${H2C} for gRPC routes (h2gate speaks h2c with prior knowledge); ports: ${listing}`);
+  if (http.length === 0) out.push(`${id(svc)}: no port for HTTP routes (appProtocol http or none): an ingress would send them over h2c, where JSON callers on a connection opened by a gRPC call get gRPC's answers; ports: ${listing}`);
+  for (const port of [...h2c, ...http]) {
+    const target = port.targetPort ?? port.port;
+    for (const p of selected) {
+      const configMaps = configMapsOf(objects, p.workload);
+      for (const c of p.spec.containers || []) {
+        const number = containerPortNumber(c, target);
+        if (number === undefined) continue; // checkService reports a target no container has
+        const serving = servingPort(c, configMaps);
+        if (number !== serving) {
+          out.push(`${id(svc)}: port ${port.name ?? port.port} (${port.appProtocol ?? "no appProtocol"}) targets container port ${number} of ${id(p.workload)}, not the port h2gate serves on (${serving}, H2GATE_LISTEN/--listen)`);
+        }
+      }
+    }
+  }
+}
+
+function checkService(svc, pods, objects, out) {
   const sel = svc.spec?.selector;
   if (!sel || Object.keys(sel).length === 0) return out.push(`${id(svc)}: has no selector`);
   const selected = pods.filter((p) => ns(p.workload) === ns(svc) && mapSelectorMatches(sel, p.labels));
   if (selected.length === 0) return out.push(`${id(svc)}: selector ${JSON.stringify(sel)} matches no pod template`);
+  checkServiceProtocols(svc, selected, objects, out);
   for (const port of svc.spec.ports || []) {
     const target = port.targetPort ?? port.port;
     for (const p of selected) {
@@ -283,7 +343,7 @@ export function checkAll(objects) {
   if (pods.length === 0) out.push("no Deployment among the manifests");
   for (const o of objects) {
     if (WORKLOAD_KINDS.has(o.kind)) checkWorkload(o, objects, out);
-    else if (o.kind === "Service") checkService(o, pods, out);
+    else if (o.kind === "Service") checkService(o, pods, objects, out);
     else if (o.kind === "PodDisruptionBudget") checkPdb(o, pods, objects, out);
     else if (o.kind === "NetworkPolicy") checkNetworkPolicy(o, pods, out);
     else if (o.kind === "ServiceMonitor") checkServiceMonitor(o, objects, out);

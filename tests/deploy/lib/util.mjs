@@ -1,4 +1,5 @@
-// Small pure helpers: durations, sizes, label selectors, ports. No I/O.
+// Small pure helpers: durations, sizes, address ranges, label selectors, ports. No I/O.
+import { isIPv4, isIPv6 } from "node:net";
 
 const UNIT_SECONDS = { ns: 1e-9, us: 1e-6, "µs": 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
@@ -40,6 +41,36 @@ export function parseSize(text) {
   return bytes;
 }
 
+// An h2gate list of sources, as --http2-route-per-request and --http2-guard-exempt take it:
+// "none" or "" (no source), "all", or comma-separated IPv4/IPv6 addresses, each with an optional
+// /prefix. Spaces around entries are ignored. -> { all, ranges: [{ address, prefix }] }. Throws on
+// anything else, with h2gate's own reason, as h2gate refuses to start.
+export function parseCidrList(text) {
+  const trim = (s) => s.replace(/^ +| +$/g, "");
+  let rest = trim(String(text));
+  if (rest === "" || rest === "none") return { all: false, ranges: [] };
+  if (rest === "all") return { all: true, ranges: [] };
+  const ranges = [];
+  while (rest !== "") {
+    const comma = rest.indexOf(",");
+    const entry = trim(comma < 0 ? rest : rest.slice(0, comma));
+    rest = comma < 0 ? "" : rest.slice(comma + 1);
+    const slash = entry.indexOf("/");
+    const address = slash < 0 ? entry : entry.slice(0, slash);
+    const v6 = isIPv6(address);
+    if (!v6 && !isIPv4(address)) throw new Error(`"${entry}" is not an IP address or range (like 10.0.0.0/8 or ::1)`);
+    const max = v6 ? 128 : 32;
+    let prefix = max;
+    if (slash >= 0) {
+      const bits = entry.slice(slash + 1);
+      prefix = /^\d+$/.test(bits) ? Number(bits) : NaN;
+      if (!(prefix <= max)) throw new Error(`"${entry}": the prefix length must be 0 to ${max}`);
+    }
+    ranges.push({ address, prefix });
+  }
+  return { all: false, ranges };
+}
+
 // Kubernetes LabelSelector (matchLabels + matchExpressions) against a label map.
 // An empty or missing selector matches everything, as the API defines for these objects.
 export function selectorMatches(selector, labels = {}) {
@@ -73,6 +104,20 @@ export function containerHasPort(container, port) {
   const ports = container.ports || [];
   if (typeof port === "number" || /^\d+$/.test(String(port))) return ports.some((p) => p.containerPort === Number(port));
   return ports.some((p) => p.name === port);
+}
+
+// The container port number a Service targetPort (number, numeric string or name) reaches in a
+// container; undefined when it names none.
+export function containerPortNumber(container, port) {
+  const ports = container.ports || [];
+  if (typeof port === "number" || /^\d+$/.test(String(port))) return ports.some((p) => p.containerPort === Number(port)) ? Number(port) : undefined;
+  return ports.find((p) => p.name === port)?.containerPort;
+}
+
+// The port of an h2gate HOST:PORT ("0.0.0.0:8080", "[::]:8080"); NaN if there is none.
+export function listenPort(hostPort) {
+  const m = String(hostPort).match(/:(\d{1,5})$/);
+  return m ? Number(m[1]) : NaN;
 }
 
 // "--flag=value" or "--flag value" in an argv list; undefined when absent.
