@@ -4,6 +4,7 @@
 // the embedded server in process, with real clients: nghttp2, curl, gRPC C++ and grpcio.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -292,6 +293,77 @@ TEST_F(KeptGrpc, DeadlinesStatusesAndUnknownMethods) {
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return done; }));
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// Copies each "x-" field a call arrives with into the response's headers and trailers, so the
+// client sees what the server saw.
+class MetadataMirror : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      for (const auto& [k, v] : *methods->GetRecvInitialMetadata()) {
+        const std::string key(k.data(), k.size());
+        if (key.starts_with("x-")) seen_.emplace_back(key, std::string(v.data(), v.size()));
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      for (const auto& [k, v] : seen_) methods->GetSendInitialMetadata()->emplace("echo-" + k, v);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      for (const auto& [k, v] : seen_) methods->GetSendTrailingMetadata()->emplace("trail-" + k, v);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> seen_;
+};
+
+class MetadataMirrorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo*) override {
+    return new MetadataMirror;
+  }
+};
+
+class KeptGrpcMetadata : public KeptGrpc {
+ protected:
+  void SetUp() override {
+    Options o = TestOptions();
+    o.http2_route_per_request = "all";
+    gateway_ = std::make_unique<Gateway>(o);
+    gateway_->RegisterService(&service_);
+    gateway_->AddInterceptorFactory(std::make_unique<MetadataMirrorFactory>());
+    std::string error;
+    ASSERT_TRUE(gateway_->Start(&error)) << error;
+    port_ = gateway_->port();
+  }
+};
+
+// Metadata both ways, text and binary ("-bin": base64 on the wire, raw bytes to the service).
+TEST_F(KeptGrpcMetadata, TextAndBinaryMetadataBothWays) {
+  auto stub = NewStub();
+  const std::string raw("\0\x01\xfe\xff binary", 11);
+  auto ctx = Ctx();
+  ctx->AddMetadata("x-text", "plain value");
+  ctx->AddMetadata("x-raw-bin", raw);
+  EchoRequest req;
+  req.set_message("md");
+  EchoResponse resp;
+  ASSERT_TRUE(stub->Echo(ctx.get(), req, &resp).ok());
+  const auto find = [](const std::multimap<grpc::string_ref, grpc::string_ref>& m,
+                       std::string_view key) {
+    const auto it = m.find(grpc::string_ref(key.data(), key.size()));
+    return it == m.end() ? std::string("<absent>")
+                         : std::string(it->second.data(), it->second.size());
+  };
+  EXPECT_EQ(find(ctx->GetServerInitialMetadata(), "echo-x-text"), "plain value");
+  EXPECT_EQ(find(ctx->GetServerInitialMetadata(), "echo-x-raw-bin"), raw);
+  EXPECT_EQ(find(ctx->GetServerTrailingMetadata(), "trail-x-text"), "plain value");
+  EXPECT_EQ(find(ctx->GetServerTrailingMetadata(), "trail-x-raw-bin"), raw);
+  EXPECT_EQ(MetricValue(Metrics(), "h2gate_http2_kept_streams_total{kind=\"grpc\"}"), 1);
 }
 
 // The client cancels (RST_STREAM): the server's handler ends as cancelled.
