@@ -30,7 +30,7 @@ LAT_RPS=${LAT_RPS:-2000}            # request rate of the latency test
 LAT_CLIENTS=${LAT_CLIENTS:-8}       # connections of the latency test (rate split among them)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-TESTS=${TESTS:-echo health churn http1 latency memory transcode guard}
+TESTS=${TESTS:-echo health churn http1 latency memory transcode guard kept h2json}
 BUILD=${BUILD:-1}                   # 0: use H2GATE_BIN as it is
 BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 H2GATE_BIN=${H2GATE_BIN:-$BUILD_DIR/server/h2gate}
@@ -457,6 +457,192 @@ guard_compare() {
 }
 
 # ------------------------------------------------------------------------------------------
+# 9. gRPC over kept HTTP/2 connections: the gateway serves the connection itself on libnghttp2
+# and relays each call to the embedded server in process (--http2-route-per-request=all), vs the
+# hand-off (the defaults: guarded, then gRPC's) vs the direct port. Two processes on the server
+# core: side a is the kept process's front port, b the default process's front port, c that
+# process's direct port; each side's CPU is its own process's.
+
+kept_compare() {
+  local r key k_pid k_port k_direct d_pid d_port d_direct
+  start_h2gate kept --http2-route-per-request=all
+  k_pid=$H2_PID k_port=$H2_PORT k_direct=$H2_DIRECT
+  start_h2gate handoff
+  d_pid=$H2_PID d_port=$H2_PORT d_direct=$H2_DIRECT
+  grpc_call "$k_port" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-kept
+  grpc_call "$k_port" "$HEALTH_PATH" "$HEALTH_REQ" "$RUN_DIR/health_resp.bin" health-kept
+  # kept_side SIDE: sets H2_PID and H2_PORT (read by unary_run: CPU and metrics) and TARGET.
+  local TARGET
+  kept_side() {
+    case $1 in
+      a) H2_PID=$k_pid H2_PORT=$k_port H2_DIRECT=$k_direct TARGET=$k_port ;;
+      b) H2_PID=$d_pid H2_PORT=$d_port H2_DIRECT=$d_direct TARGET=$d_port ;;
+      c) H2_PID=$d_pid H2_PORT=$d_port H2_DIRECT=$d_direct TARGET=$d_direct ;;
+    esac
+  }
+  # kept_run KEY SIDE ROUND: one unary_run, plus proof of the path each connection took: on the
+  # kept side every connection was kept and none handed off, on the hand-off side the reverse,
+  # and the direct port touches neither counter.
+  kept_run() {
+    local key=$1 side=$2 round=$3 path req resp h0 h1 k0 k1 want_h want_k
+    case $key in
+      echo) path=$ECHO_PATH req=$ECHO_REQ resp=$echo_resp_bytes ;;
+      health) path=$HEALTH_PATH req=$HEALTH_REQ resp=$health_resp_bytes ;;
+    esac
+    kept_side "$side"
+    h0=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
+    k0=$(bt metric --port "$H2_PORT" h2gate_http2_kept_connections_total)
+    unary_run "kept_$key" "$path" "$req" "$resp" "$side" "$TARGET" "$round"
+    h1=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
+    k1=$(bt metric --port "$H2_PORT" h2gate_http2_kept_connections_total)
+    case $side in
+      a) want_h=0 want_k=$UNARY_CLIENTS ;;
+      b) want_h=$UNARY_CLIENTS want_k=0 ;;
+      c) want_h=0 want_k=0 ;;
+    esac
+    ((h1 - h0 == want_h && k1 - k0 == want_k)) ||
+      die "kept_$key/$side: $((h1 - h0)) connections handed off and $((k1 - k0)) kept; expected $want_h and $want_k"
+  }
+  log "== kept: Echo and Health over kept HTTP/2 connections vs hand-off vs direct"
+  local saved=$DURATION side
+  DURATION=1
+  for key in echo health; do
+    for side in a b c; do kept_run "$key" "$side" 0; done
+  done
+  DURATION=$saved
+  for r in $(seq "$ROUNDS"); do
+    for key in echo health; do
+      for side in a b c; do kept_run "$key" "$side" "$r"; done
+    done
+  done
+  kept_side a
+  stop_h2gate
+  kept_side b
+  stop_h2gate
+}
+
+# ------------------------------------------------------------------------------------------
+# 10. JSON over HTTP/2: the legacy call of rows 4 and 7 ({"message":"hi"} POSTed as
+# application/json to a gRPC path) from h2load over HTTP/2 (side a: the connection is kept, its
+# first request not being gRPC) vs from wrk over HTTP/1.1 (side b), JSON_CLIENTS keep-alive
+# connections with one request in flight each, on the same process. One h2gate with the default
+# policy (reject: a 415 over HTTP/2, the 426 over HTTP/1.1) and one with --http1-policy=warn
+# (both transcoded to the gRPC call, 200 JSON), on the server core; measured one at a time.
+
+JSON_CLIENTS=32
+
+# h2json_fetch PORT POLICY PROTO: one call; saves the body (and curl's headers), checks the
+# status. Over HTTP/2 the call is nghttp's, not curl's: curl 7.88 writes its first HEADERS apart
+# from the preface, and when the sniffer sees the preface alone it hands the connection to gRPC
+# (which answers a JSON call with grpc-status 2), where the first request should have kept it.
+# nghttp, like h2load, sends preface and request in one write.
+h2json_fetch() {
+  local port=$1 policy=$2 proto=$3 tag=$RUN_DIR/h2json-$2-$3 want code
+  local url=http://127.0.0.1:$port$ECHO_PATH
+  case $policy/$proto in
+    reject/h2) want=415 ;; reject/h1) want=426 ;; warn/*) want=200 ;;
+  esac
+  if [[ $proto == h2 ]]; then
+    timeout 10 nghttp -v -H 'content-type: application/json' -d "$RUN_DIR/hi.json" "$url" \
+      >"$tag.log" 2>&1 || die "h2json preflight ($policy, $proto) failed; see $tag.log"
+    code=$(sed -n 's/.*recv (stream_id=[0-9]*) :status: \([0-9]*\).*/\1/p' "$tag.log" | head -1)
+    timeout 10 nghttp -H 'content-type: application/json' -d "$RUN_DIR/hi.json" "$url" \
+      >"$tag.body" 2>"$tag.err" || die "h2json preflight ($policy, $proto) failed: $(head -3 "$tag.err")"
+  else
+    code=$(curl -sS --max-time 5 --http1.1 -X POST -H 'Content-Type: application/json' \
+      --data-binary "@$RUN_DIR/hi.json" -D "$tag.hdr" -o "$tag.body" -w '%{http_code}' "$url") ||
+      die "h2json preflight ($policy, $proto) failed"
+  fi
+  [[ $code == "$want" ]] || die "h2json preflight ($policy, $proto): status $code, expected $want"
+}
+
+# h2json_run POLICY SIDE ROUND DURATION (ROUND 0: warm-up, not recorded)
+h2json_run() {
+  local policy=$1 side=$2 round=$3 dur=$4 pid port out t0 t1 m0 m1 c0 c1 parsed n
+  local rps responses elapsed succeeded version cpu
+  if [[ $policy == reject ]]; then pid=$r_pid port=$r_port; else pid=$w_pid port=$w_port; fi
+  version=$([[ $side == a ]] && echo 2 || echo 1.x)
+  local m=(h2gate_http1_rejections_total grpc_service=echo.v1.Echo grpc_method=Echo
+    "http_version=$version")
+  [[ $policy == warn ]] && m=(h2gate_http1_transcoded_total grpc_service=echo.v1.Echo
+    grpc_method=Echo policy=warn grpc_code=OK "http_version=$version")
+  m0=$(bt metric --port "$port" "${m[@]}")
+  if [[ $side == a ]]; then
+    c0=$(bt metric --port "$port" h2gate_http2_kept_connections_total reason=first_request)
+  else
+    c0=$(bt metric --port "$port" h2gate_connections_accepted_total)
+  fi
+  t0=$(cpu_ticks "$pid")
+  if [[ $side == a ]]; then
+    out=$RUN_DIR/h2json-$policy-a-r$round.h2load
+    load h2load -t 1 -N 10s -H 'content-type: application/json' -c "$JSON_CLIENTS" -m 1 \
+      -D "$dur" -d "$RUN_DIR/hi.json" "http://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 ||
+      die "h2load failed (h2json $policy); see $out"
+    t1=$(cpu_ticks "$pid")
+    parsed=$(bt h2load --what "h2json_$policy/a" --file "$out" --inflight "$JSON_CLIENTS" \
+      --expect-bytes "$(stat -c %s "$RUN_DIR/h2json-$policy-h2.body")" \
+      --expect-status "$([[ $policy == reject ]] && echo 4xx || echo 2xx)") ||
+      die "h2json_$policy/a: invalid run (see above)"
+    eval "$parsed"
+    n=$succeeded
+    c1=$(bt metric --port "$port" h2gate_http2_kept_connections_total reason=first_request)
+    ((c1 - c0 == JSON_CLIENTS)) ||
+      die "h2json_$policy/a: $((c1 - c0)) connections kept for $JSON_CLIENTS h2load clients"
+  else
+    out=$RUN_DIR/h2json-$policy-b-r$round.wrk
+    load wrk -t 1 -c "$JSON_CLIENTS" -d "${dur}s" --timeout 5s -s "$BENCH_DIR/lib/post.lua" \
+      "http://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 || die "wrk failed (h2json $policy); see $out"
+    t1=$(cpu_ticks "$pid")
+    parsed=$(bt wrk --what "h2json_$policy/b" --file "$out" \
+      --expect "$([[ $policy == reject ]] && echo non2xx || echo 2xx)") ||
+      die "h2json_$policy/b: invalid run (see above)"
+    eval "$parsed"
+    n=$responses
+    # JSON_CLIENTS connections, +1 for the scrape: more means an answer closed its connection.
+    c1=$(bt metric --port "$port" h2gate_connections_accepted_total)
+    ((c1 - c0 <= JSON_CLIENTS + 2)) ||
+      die "h2json_$policy/b: $((c1 - c0)) connections accepted for $JSON_CLIENTS keep-alive clients"
+  fi
+  m1=$(bt metric --port "$port" "${m[@]}")
+  ((m1 - m0 >= n)) || die "h2json_$policy/$side: the client saw $n answers, the server counted $((m1 - m0)) (${m[0]})"
+  ((round == 0)) && return 0
+  cpu=$(cpu_us_per $((t1 - t0)) "$n")
+  record "h2json_$policy.rps" "$side" "$round" "$rps"
+  record "h2json_$policy.cpu_us" "$side" "$round" "$cpu"
+  log "h2json $policy $side round $round: $rps responses/s, $cpu µs CPU/response ($n; server core $(busy_pct $((t1 - t0)) "$dur") busy)"
+}
+
+h2json_compare() {
+  local r policy side r_pid r_port w_pid w_port
+  log "== h2json: POST JSON to $ECHO_PATH over HTTP/2 (h2load) vs HTTP/1.1 (wrk), $JSON_CLIENTS conns; reject and warn"
+  printf '%s' '{"message":"hi"}' >"$RUN_DIR/hi.json"
+  start_h2gate h2json-reject
+  r_pid=$H2_PID r_port=$H2_PORT
+  start_h2gate h2json-warn --http1-policy=warn
+  w_pid=$H2_PID w_port=$H2_PORT
+  h2json_fetch "$r_port" reject h2
+  h2json_fetch "$r_port" reject h1
+  h2json_fetch "$w_port" warn h2
+  h2json_fetch "$w_port" warn h1
+  cmp -s "$RUN_DIR/h2json-warn-h2.body" "$RUN_DIR/h2json-warn-h1.body" ||
+    die "h2json: the transcoded answers over HTTP/2 and HTTP/1.1 differ ($RUN_DIR/h2json-warn-*.body)"
+  grep -qx '{"message":"hi"}' "$RUN_DIR/h2json-warn-h2.body" ||
+    die "h2json: the transcoded answer is not the echo: $(head -c 200 "$RUN_DIR/h2json-warn-h2.body")"
+  for policy in reject warn; do
+    for side in a b; do h2json_run "$policy" "$side" 0 1; done
+  done
+  for r in $(seq "$ROUNDS"); do
+    for policy in reject warn; do
+      for side in a b; do h2json_run "$policy" "$side" "$r" "$DURATION"; done
+    done
+  done
+  H2_PID=$r_pid
+  stop_h2gate
+  H2_PID=$w_pid
+  stop_h2gate
+}
+
+# ------------------------------------------------------------------------------------------
 # Run.
 
 log "results in $RUN_DIR; rounds $ROUNDS, ${DURATION}s runs, server on core $SERVER_CPU, load on core $LOAD_CPU"
@@ -474,14 +660,16 @@ for t in $TESTS; do
     churn) churn_compare ;;
     http1) http1_compare ;;
     latency) latency_compare ;;
-    memory | transcode | guard) ;;  # need their own servers: below
-    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard)" ;;
+    memory | transcode | guard | kept | h2json) ;;  # need their own servers: below
+    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard kept h2json)" ;;
   esac
 done
 stop_h2gate
 if [[ " $TESTS " == *" memory "* ]]; then memory_compare; fi
 if [[ " $TESTS " == *" transcode "* ]]; then transcode_compare; fi
 if [[ " $TESTS " == *" guard "* ]]; then guard_compare; fi
+if [[ " $TESTS " == *" kept "* ]]; then kept_compare; fi
+if [[ " $TESTS " == *" h2json "* ]]; then h2json_compare; fi
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -499,5 +687,5 @@ GIT_DIRTY=$(git -C "$REPO" status --porcelain -- gateway server proto CMakeLists
 } >"$RUN_DIR/header.md"
 bt table --results "$RUN_DIR/results.tsv" --header "$RUN_DIR/header.md" --out "$RESULTS_MD" \
   "echo_shape=$UNARY_CLIENTS conns × $UNARY_STREAMS streams" "churn_rate=$CHURN_RATE" \
-  "mem_conns=$MEM_CONNS" "lat_rps=$LAT_RPS"
+  "mem_conns=$MEM_CONNS" "lat_rps=$LAT_RPS" "json_clients=$JSON_CLIENTS"
 log "table written to ${RESULTS_MD#"$REPO"/}"

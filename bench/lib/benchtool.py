@@ -106,13 +106,21 @@ def cmd_h2load(args):
     if not m:
         fail(f"no 'requests:' line in {args.file}")
     total, started, done, ok, failed, errored, timeout = map(int, m.groups())
-    non2xx = sum(int(x) for x in re.findall(r"(\d+) [345]xx", text))
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if not m:
+        fail(f"no 'status codes:' line in {args.file}")
+    by_class = dict(zip(("2xx", "3xx", "4xx", "5xx"), map(int, m.groups())))
     data = _num(r"^traffic: .*, [\d.]+[KMG]?B \((\d+)\) data", text, "data bytes", int)
+    if args.expect_status == "4xx":
+        # h2load counts a 4xx answer as "failed": here every answer must be one (the 415), and
+        # nothing else may go wrong.
+        ok, failed = by_class["4xx"], failed - by_class["4xx"]
+    other = sum(n for c, n in by_class.items() if c != args.expect_status)
     if ok == 0:
-        fail(f"{args.what}: no request succeeded ({args.file})")
-    if failed or errored or timeout or non2xx:
+        fail(f"{args.what}: no request got a {args.expect_status} answer ({args.file})")
+    if failed or errored or timeout or other:
         fail(f"{args.what}: {failed} failed, {errored} errored, {timeout} timed out, "
-             f"{non2xx} non-2xx ({args.file})")
+             f"{other} not {args.expect_status} ({args.file})")
     if args.expect_requests and ok != args.expect_requests:
         fail(f"{args.what}: {ok} requests succeeded, expected {args.expect_requests}")
     # h2load counts a gRPC error (HTTP 200 + grpc-status != 0, no body) as a success: the DATA
@@ -263,8 +271,10 @@ http {{
 # ---------------------------------------------------------------------------------------------
 # The table.
 
-# (section, figure, key, unit, target kind, target value). Keys are recorded by run.sh as
-# "<key>\t<side>\t<round>\t<value>", side "a" for h2gate's front port, "b" for the baseline.
+# (section, figure, key, unit, target kind, target value[, sides]). Keys are recorded by run.sh
+# as "<key>\t<side>\t<round>\t<value>", side "a" for h2gate's front port, "b" for the baseline;
+# a comparison of three (row 9) records "c" too, and each of its table rows names the two sides
+# it sets side by side ("ab" unless given).
 ROWS = [
     ("1. gRPC Echo, 1 KiB, {echo_shape}; gateway vs direct port", "requests/s", "echo.rps",
      "int", "ratio>=", 0.97),
@@ -293,6 +303,35 @@ ROWS = [
     ("", "Health/Check: server CPU per request (µs)", "guard_health.cpu_us", "us", None, None),
     ("", "churn at the churn row's rate: server CPU per connection (µs)", "guard_churn.cpu_us", "us",
      None, None),
+    ("9. gRPC over kept HTTP/2 connections (--http2-route-per-request=all) vs the hand-off "
+     "(guarded) vs the direct port; {echo_shape}", "Echo 1 KiB, kept vs hand-off: requests/s",
+     "kept_echo.rps", "int", None, None, "ab"),
+    ("", "Echo, kept vs hand-off: server CPU per request (µs)", "kept_echo.cpu_us", "us",
+     "ratio<=", 1.30, "ab"),
+    ("", "Echo, hand-off vs direct: requests/s", "kept_echo.rps", "int", None, None, "bc"),
+    ("", "Echo, hand-off vs direct: server CPU per request (µs)", "kept_echo.cpu_us", "us",
+     None, None, "bc"),
+    ("", "Echo, kept vs direct: requests/s", "kept_echo.rps", "int", None, None, "ac"),
+    ("", "Echo, kept vs direct: server CPU per request (µs)", "kept_echo.cpu_us", "us",
+     None, None, "ac"),
+    ("", "Health/Check, kept vs hand-off: requests/s", "kept_health.rps", "int", None, None, "ab"),
+    ("", "Health/Check, kept vs hand-off: server CPU per request (µs)", "kept_health.cpu_us", "us",
+     "ratio<=", 1.30, "ab"),
+    ("", "Health/Check, hand-off vs direct: requests/s", "kept_health.rps", "int", None, None,
+     "bc"),
+    ("", "Health/Check, hand-off vs direct: server CPU per request (µs)", "kept_health.cpu_us",
+     "us", None, None, "bc"),
+    ("", "Health/Check, kept vs direct: requests/s", "kept_health.rps", "int", None, None, "ac"),
+    ("", "Health/Check, kept vs direct: server CPU per request (µs)", "kept_health.cpu_us", "us",
+     None, None, "ac"),
+    ("10. JSON POST of {{\"message\":\"hi\"}} to /echo.v1.Echo/Echo, {json_clients} conns, 1 in "
+     "flight each; HTTP/2 (h2load, kept) vs HTTP/1.1 (wrk)",
+     "reject policy, 415 vs 426: server CPU per response (µs)", "h2json_reject.cpu_us", "us",
+     None, None),
+    ("", "reject policy, 415 vs 426: responses/s", "h2json_reject.rps", "int", None, None),
+    ("", "warn policy, transcoded: server CPU per call (µs)", "h2json_warn.cpu_us", "us", None,
+     None),
+    ("", "warn policy, transcoded: calls/s", "h2json_warn.rps", "int", None, None),
 ]
 
 
@@ -321,9 +360,10 @@ def cmd_table(args):
     out = []
     out.append("| Comparison | Figure | h2gate | Baseline | Ratio | Target | Met |")
     out.append("| --- | --- | --- | --- | --- | --- | --- |")
-    for section, figure, key, unit, tkind, tval in ROWS:
-        a = data.get((key, "a"), [])
-        b = data.get((key, "b"), [])
+    for section, figure, key, unit, tkind, tval, *sides in ROWS:
+        first, second = sides[0] if sides else "ab"
+        a = data.get((key, first), [])
+        b = data.get((key, second), [])
         if not a and not b:
             continue
         ratio = "—"
@@ -354,6 +394,161 @@ def cmd_table(args):
     print(text)
 
 
+# ---------------------------------------------------------------------------------------------
+# Callgrind: instructions per call from two run lengths (bench/lib/callgrind.sh).
+
+def short_name(fn):
+    """A C++ function name with its template and parameter lists elided, to fit in a table."""
+    out, depth = [], 0
+    for ch in fn:
+        if ch in "<(":
+            if depth == 0:
+                out.append(ch + "…")
+            depth += 1
+        elif ch in ">)" and depth:
+            depth -= 1
+            if depth == 0:
+                out.append(ch)
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out).replace("operator…", "operator")
+
+
+def read_annotate(path):
+    """{(file, function): cost} from `callgrind_annotate --show-percs=no` output."""
+    costs = {}
+    started = False
+    for line in open(path, encoding="utf-8", errors="replace"):
+        if line.startswith("Ir") and "file:function" in line:
+            started = True
+            continue
+        m = re.match(r"^\s*([\d,]+)\s+(.+?)(?: \[[^\]]*\])?$", line.rstrip("\n"))
+        if not started or not m:
+            continue
+        file, _, fn = m.group(2).partition(":")
+        # The same function can be listed under its file's absolute and relative debug path.
+        file = file.replace(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/", "")
+        file = re.sub(r"^/work/main/", "", file)
+        key = (file, short_name(fn))
+        costs[key] = max(costs.get(key, 0), int(m.group(1).replace(",", "")))
+    return costs
+
+
+def self_by_object(path):
+    """{object: self instructions} from a callgrind out file; abseil's many libraries as one."""
+    names, costs = {}, {}
+    ob, skip = None, False
+    for line in open(path, encoding="utf-8", errors="replace"):
+        c = line[0]
+        if c.isdigit() or c in "+-*":
+            if skip:  # the inclusive cost of a call: not this function's own
+                skip = False
+                continue
+            parts = line.split()
+            if len(parts) > 1:
+                costs[ob] = costs.get(ob, 0) + int(parts[-1])
+        elif line.startswith(("ob=", "cob=")):
+            # A compressed name is spelled out where it first appears, which may be a callee's.
+            m = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+            if m.group(2):
+                names[m.group(1)] = m.group(2)
+            if c == "o":
+                ob = names.get(m.group(1), m.group(1))
+        elif line.startswith("calls="):
+            skip = True
+    out = {}
+    for obj, v in costs.items():
+        base = os.path.basename(obj or "?")
+        base = "libabsl_*.so (abseil)" if base.startswith("libabsl_") else \
+            re.sub(r"\.so[.\d]*$", ".so", base)
+        out[base] = out.get(base, 0) + v
+    return out
+
+
+def per_call(short, long_, n_short, n_long):
+    keys = set(short) | set(long_)
+    return {k: (long_.get(k, 0) - short.get(k, 0)) / (n_long - n_short) for k in keys}
+
+
+def cmd_callgrind_table(args):
+    runs = {}
+    for line in open(args.totals):
+        method, side, calls, ir = line.split()
+        runs.setdefault((method, side), []).append((int(calls), int(ir)))
+    out = []
+    for method in dict.fromkeys(m for m, _ in runs):
+        sides = [s for m, s in runs if m == method]
+        out.append(f"### {method}: instructions per call (all threads; difference of two runs)")
+        out.append("")
+        out.append("| Side | calls (short, long) | instructions (short, long) | per call | "
+                   "vs hand-off |")
+        out.append("| --- | --- | --- | --- | --- |")
+        pc = {}
+        for side in sides:
+            (ns, irs), (nl, irl) = sorted(runs[(method, side)])
+            pc[side] = (irl - irs) / (nl - ns)
+        for side in sides:
+            (ns, irs), (nl, irl) = sorted(runs[(method, side)])
+            ratio = f"{pc[side] / pc['handoff']:.2f}×" if "handoff" in pc else "—"
+            out.append(f"| {side} | {ns:,}, {nl:,} | {irs:,}, {irl:,} | {pc[side]:,.0f} | "
+                       f"{ratio} |")
+        out.append("")
+        prof = {}
+        for side in sides:
+            (ns, _), (nl, _) = sorted(runs[(method, side)])
+            prof[side] = {
+                kind: per_call(read_annotate(f"{args.dir}/{side}-{method}-{ns}.{kind}"),
+                               read_annotate(f"{args.dir}/{side}-{method}-{nl}.{kind}"), ns, nl)
+                for kind in ("incl", "self")}
+        objs = {}
+        for side in sides:
+            (ns, _), (nl, _) = sorted(runs[(method, side)])
+            objs[side] = per_call(self_by_object(f"{args.dir}/{side}-{method}-{ns}.callgrind"),
+                                  self_by_object(f"{args.dir}/{side}-{method}-{nl}.callgrind"),
+                                  ns, nl)
+        out.append(f"#### {method}: self instructions per call by library")
+        out.append("")
+        out.append("| library | " + " | ".join(sides) +
+                   (" | kept − hand-off |" if "kept" in objs and "handoff" in objs else " |"))
+        out.append("| --- |" + " --- |" * (len(sides) + ("kept" in objs and "handoff" in objs)))
+        first = "kept" if "kept" in objs else sides[0]
+        for obj in sorted(objs[first], key=lambda o: -objs[first][o]):
+            if all(abs(objs[sd].get(obj, 0)) < 100 for sd in sides):
+                continue
+            row = f"| {obj} | " + " | ".join(f"{objs[sd].get(obj, 0):,.0f}" for sd in sides)
+            if "kept" in objs and "handoff" in objs:
+                row += f" | {objs['kept'].get(obj, 0) - objs['handoff'].get(obj, 0):+,.0f}"
+            out.append(row + " |")
+        out.append("")
+        if "kept" in prof:
+            own = {k: v for k, v in prof["kept"]["incl"].items()
+                   if k[0].startswith(("gateway/src/h2/", "gateway/src/call/inprocess_call"))}
+            out.append(f"#### {method}, kept: inclusive instructions per call, the kept path's "
+                       f"own functions (gateway/src/h2/*, call/inprocess_call.*)")
+            out.append("")
+            out.append("| per call | share of the call | file | function |")
+            out.append("| --- | --- | --- | --- |")
+            for (file, fn), v in sorted(own.items(), key=lambda kv: -kv[1])[:args.top]:
+                out.append(f"| {v:,.0f} | {100 * v / pc['kept']:.1f}% | {file} | `{fn}` |")
+            out.append("")
+        if "kept" in prof and "handoff" in prof:
+            k, h = prof["kept"]["self"], prof["handoff"]["self"]
+            diff = {key: k.get(key, 0) - h.get(key, 0) for key in set(k) | set(h)}
+            out.append(f"#### {method}: self instructions per call, kept vs hand-off "
+                       f"(largest differences)")
+            out.append("")
+            out.append("| kept | hand-off | difference | file | function |")
+            out.append("| --- | --- | --- | --- | --- |")
+            for (file, fn), v in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:args.top]:
+                out.append(f"| {k.get((file, fn), 0):,.0f} | {h.get((file, fn), 0):,.0f} | "
+                           f"{v:+,.0f} | {file} | `{fn}` |")
+            out.append("")
+    text = "\n".join(out)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -376,6 +571,8 @@ def main():
     s.add_argument("--expect-bytes", type=int, required=True)
     s.add_argument("--expect-requests", type=int, default=0)
     s.add_argument("--inflight", type=int, default=1)
+    s.add_argument("--expect-status", choices=["2xx", "4xx"], default="2xx",
+                   help="the status class every answer must have (4xx: the 415 of a JSON call)")
     s.set_defaults(fn=cmd_h2load)
 
     s = sub.add_parser("wrk")
@@ -415,6 +612,13 @@ def main():
     s.add_argument("--out", required=True)
     s.add_argument("subst", nargs="*", help="name=value for the section titles")
     s.set_defaults(fn=cmd_table)
+
+    s = sub.add_parser("callgrind-table")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--totals", required=True)
+    s.add_argument("--top", type=int, default=40)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_callgrind_table)
 
     args = p.parse_args()
     args.fn(args)

@@ -17,7 +17,7 @@ bt() { /usr/bin/python3 "$BENCH_DIR/lib/benchtool.py" "$@"; }
 
 # Installs what is missing (Debian packages), or says which package to install.
 ensure_tools() {
-  local -A pkg_of=([h2load]=nghttp2-client [wrk]=wrk [nginx]=nginx-light [curl]=curl
+  local -A pkg_of=([h2load]=nghttp2-client [nghttp]=nghttp2-client [wrk]=wrk [nginx]=nginx-light [curl]=curl
     [taskset]=util-linux [/usr/bin/python3]=python3 [cmake]=cmake)
   local missing=() tool
   for tool in "${!pkg_of[@]}"; do
@@ -49,7 +49,7 @@ cpu_us_per() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", 
 # busy_pct TICKS SECONDS -> share of one core the server used, e.g. "97%"
 busy_pct() { awk -v t="$1" -v s="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f%%", 100 * t / hz / s }'; }
 
-# record KEY SIDE ROUND VALUE (side a: h2gate's front port; b: the baseline)
+# record KEY SIDE ROUND VALUE (side a: h2gate's front port; b: the baseline; c: a second one)
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RUN_DIR/results.tsv"; }
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 100 ms.

@@ -3,9 +3,7 @@
 #include <boost/asio/post.hpp>
 
 namespace h2gate {
-namespace {
-
-Metadata Copy(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
+Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
   Metadata out;
   out.reserve(from.size());
   for (const auto& [key, value] : from) {
@@ -13,8 +11,6 @@ Metadata Copy(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
   }
   return out;
 }
-
-}  // namespace
 
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
   grpc::Slice slice(bytes.data(), bytes.size());
@@ -134,7 +130,7 @@ void InProcessCall::ReadNext() {
 // earlier waits here (holding its hold) until they are.
 void InProcessCall::OnReadInitialMetadataDone(bool ok) {
   Metadata headers;
-  if (ok) headers = Copy(context_.GetServerInitialMetadata());
+  if (ok) headers = CopyMetadata(context_.GetServerInitialMetadata());
   std::lock_guard lock(order_mu_);
   headers_posted_ = true;
   Post([self = shared_from_this(), headers = std::move(headers)]() mutable {
@@ -228,7 +224,8 @@ void InProcessCall::OnDone(const grpc::Status& status) {
     std::lock_guard lock(order_mu_);
     headers = headers_posted_;  // OnReadInitialMetadataDone runs first; this is a safety net
   }
-  Post([self, status, headers, trailers = Copy(context_.GetServerTrailingMetadata())]() mutable {
+  Post([self, status, headers,
+        trailers = CopyMetadata(context_.GetServerTrailingMetadata())]() mutable {
     if (!headers && self->events_.on_headers) self->events_.on_headers({});
     if (self->events_.on_done) self->events_.on_done(status, std::move(trailers));
   });

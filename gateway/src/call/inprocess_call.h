@@ -100,6 +100,9 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   std::shared_ptr<InProcessCall> self_;  // held from Start to OnDone: gRPC owns the reactor then
 };
 
+// gRPC's metadata as owned pairs.
+Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from);
+
 // A serialised message as gRPC's buffer, and back.
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
 std::string FromByteBuffer(const grpc::ByteBuffer& buffer);

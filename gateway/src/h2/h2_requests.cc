@@ -2,6 +2,7 @@
 // answers to everything else.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "h2/first_request.h"
 #include "h2/h2_session.h"
@@ -75,6 +76,7 @@ void H2Session::OnRequestHeaders(Stream& s) {
   const RpcType type = ctx_->methods.methods()[index].type;
   // A unary or server-streaming call sends one message: it starts with it, in one step.
   s.one_message = type == RpcType::kUnary || type == RpcType::kServerStream;
+  s.unary = type == RpcType::kUnary;
   if (!s.one_message) StartGrpcCall(s, std::nullopt);
 }
 
@@ -177,6 +179,7 @@ void H2Session::StartGrpcCall(Stream& s, std::optional<std::string> only_message
   s.in_flight.emplace(shared_.transcodes_in_flight);
   const std::weak_ptr<H2Session> weak = shared_from_this();
   const std::int32_t id = s.id;
+  if (s.unary) return StartUnaryCall(s, std::move(*only_message), metadata, timeout);
   InProcessCall::Events events;
   events.on_headers = [weak, id](Metadata headers) {
     if (auto self = weak.lock()) self->OnGrpcHeaders(id, std::move(headers));
@@ -193,6 +196,53 @@ void H2Session::StartGrpcCall(Stream& s, std::optional<std::string> only_message
   s.call = InProcessCall::Start(*ctx_->grpc_stub, s.path, metadata, timeout, socket_.get_executor(),
                                 std::move(events), std::move(only_message),
                                 /*paced=*/true);
+}
+
+namespace {
+
+// A unary call's state, alive until gRPC's callback has run.
+struct UnaryCall {
+  grpc::ClientContext context;
+  grpc::ByteBuffer request, response;
+};
+
+}  // namespace
+
+// A unary call in one step: gRPC's callback unary API runs the call as one batch and reports
+// once, where the bidi reactor of InProcessCall reports headers, message and end separately,
+// each a hand-off from a gRPC thread to the session's (bench/README.md, row 9).
+void H2Session::StartUnaryCall(Stream& s, std::string message, const Metadata& metadata,
+                               Duration timeout) {
+  auto call = std::make_shared<UnaryCall>();
+  if (timeout != InProcessCall::kNoDeadline) {
+    call->context.set_deadline(std::chrono::system_clock::now() + timeout);
+  }
+  for (const auto& [key, value] : metadata) call->context.AddMetadata(key, value);
+  call->request = ToByteBuffer(message);
+  s.cancel = [call] { call->context.TryCancel(); };
+  const std::weak_ptr<H2Session> weak = shared_from_this();
+  const std::int32_t id = s.id;
+  ctx_->grpc_stub->UnaryCall(
+      &call->context, s.path, grpc::StubOptions(), &call->request, &call->response,
+      [call, weak, id, executor = socket_.get_executor()](grpc::Status status) {
+        boost::asio::post(executor, [call, weak, id, status = std::move(status)] {
+          if (auto self = weak.lock()) self->OnUnaryDone(id, call->context, call->response, status);
+        });
+      });
+}
+
+void H2Session::OnUnaryDone(std::int32_t id, grpc::ClientContext& context,
+                            grpc::ByteBuffer& response, const grpc::Status& status) {
+  Stream* s = Find(id);
+  if (s == nullptr || closed_) return;  // reset: the call was cancelled with the stream
+  s->cancel = {};
+  // Headers, message and trailers go out together: flushed once, below.
+  ++in_nghttp2_;
+  OnGrpcHeaders(id, CopyMetadata(context.GetServerInitialMetadata()));
+  if (status.ok()) AppendGrpcMessage(s->out, FromByteBuffer(response));
+  OnGrpcDone(id, status, CopyMetadata(context.GetServerTrailingMetadata()));
+  --in_nghttp2_;
+  Flush();
 }
 
 void H2Session::OnGrpcHeaders(std::int32_t id, Metadata headers) {
@@ -265,6 +315,7 @@ void H2Session::OnGrpcDone(std::int32_t id, const grpc::Status& status, Metadata
 
 void H2Session::GrpcError(Stream& s, grpc::StatusCode code, std::string_view message) {
   if (s.call) s.call->Cancel();
+  if (s.cancel) std::exchange(s.cancel, {})();
   if (s.ended) return;
   s.ended = true;
   s.done = true;

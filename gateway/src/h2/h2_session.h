@@ -85,6 +85,9 @@ class H2Session : public Drainable, public std::enable_shared_from_this<H2Sessio
   void OnRequestData(Stream& s, std::string_view data);
   void OnRequestEnd(Stream& s);
   void StartGrpcCall(Stream& s, std::optional<std::string> only_message);
+  void StartUnaryCall(Stream& s, std::string message, const Metadata& metadata, Duration timeout);
+  void OnUnaryDone(std::int32_t id, grpc::ClientContext& context, grpc::ByteBuffer& response,
+                   const grpc::Status& status);
   void OnGrpcHeaders(std::int32_t id, Metadata headers);
   void OnGrpcMessage(std::int32_t id, std::string message);
   void OnGrpcWritten(std::int32_t id);
@@ -118,7 +121,8 @@ class H2Session : public Drainable, public std::enable_shared_from_this<H2Sessio
   bool draining_ = false;
   bool final_goaway_ = false;
   bool registered_ = false;
-  int in_nghttp2_ = 0;  // inside nghttp2_session_mem_recv or _mem_send
+  // Inside nghttp2_session_mem_recv or _mem_send, or building a batch of frames: Flush waits.
+  int in_nghttp2_ = 0;
   Clock::time_point last_activity_;
   Clock::time_point write_started_;
   Clock::time_point last_data_sent_;

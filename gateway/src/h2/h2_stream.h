@@ -58,6 +58,7 @@ struct H2Session::Stream {
   std::shared_ptr<InProcessCall> call;
   std::optional<GrpcMessageReader> reader;
   bool one_message = false;  // unary or server streaming: started with its message at the end
+  bool unary = false;        // one message each way: gRPC's callback unary call (cancel ends it)
   int messages = 0;
   std::optional<std::string> only_message;
   std::deque<std::size_t> writing;  // sizes of messages given to gRPC, not yet taken
