@@ -208,12 +208,19 @@ TEST_F(KeptGrpc, EveryKindOfCall) {
   auto stub = NewStub();
   EchoRequest req;
   req.set_message("unary");
-  req.set_payload(std::string(3 << 20, 'p'));  // 3 MiB: many DATA frames and window updates
+  // 3 MiB: many DATA frames and window updates. Under ThreadSanitizer a message that size runs
+  // past the deadline (every copy of it is checked byte by byte): 256 KiB there.
+#ifdef H2GATE_SANITIZED
+  constexpr std::size_t kPayload = 256 << 10;
+#else
+  constexpr std::size_t kPayload = 3 << 20;
+#endif
+  req.set_payload(std::string(kPayload, 'p'));
   EchoResponse resp;
   auto status = stub->Echo(Ctx().get(), req, &resp);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(resp.message(), "unary");
-  EXPECT_EQ(resp.payload().size(), 3u << 20);
+  EXPECT_EQ(resp.payload().size(), kPayload);
 
   echo::v1::StreamRequest sreq;
   sreq.set_message("s");
@@ -406,13 +413,15 @@ TEST_F(KeptGrpc, SlowReaderHoldsTheServerBack) {
                        "grpc_server_msg_sent_total{grpc_type=\"server_stream\",grpc_service="
                        "\"echo.v1.Echo\",grpc_method=\"ServerStream\"}");
   };
-  std::this_thread::sleep_for(500ms);
-  const double first = sent();
-  std::this_thread::sleep_for(500ms);
-  const double second = sent();
-  EXPECT_GT(first, 0);
-  EXPECT_LT(second, 1000) << "messages of 1 KB sent while the client read nothing";
-  EXPECT_EQ(first, second) << "the server kept sending while the client read nothing";
+  // The count settles once every window and queue is full (slower under the sanitizers).
+  double before = -1, now = sent();
+  for (int i = 0; i < 20 && now != before; ++i) {
+    std::this_thread::sleep_for(300ms);
+    before = std::exchange(now, sent());
+  }
+  EXPECT_GT(now, 0);
+  EXPECT_EQ(now, before) << "the server kept sending while the client read nothing";
+  EXPECT_LT(now, 1000) << "messages of 1 KB sent while the client read nothing";
 }
 
 TEST_F(KeptGrpc, PythonGrpcio) {

@@ -36,7 +36,7 @@ std::shared_ptr<InProcessCall> InProcessCall::Start(
     bool paced) {
   std::shared_ptr<InProcessCall> call(new InProcessCall(std::move(executor), std::move(events)));
   call->self_ = call;
-  call->paced_ = paced;
+  call->paced_.store(paced, std::memory_order_relaxed);
   if (timeout != kNoDeadline) {
     call->context_.set_deadline(std::chrono::system_clock::now() + timeout);
   }
@@ -116,7 +116,7 @@ bool InProcessCall::WriteNextLocked() {
 void InProcessCall::Cancel() {
   context_.TryCancel();
   // A paused read holds the stream open: resume it, so the cancelled read ends the call.
-  if (paced_) Post([self = shared_from_this()] { self->ReadNext(); });
+  if (paced_.load(std::memory_order_relaxed)) Post([self = shared_from_this()] { self->ReadNext(); });
 }
 
 void InProcessCall::ReadNext() {
@@ -175,7 +175,7 @@ void InProcessCall::OnReadDone(bool ok) {
   std::function<void()> deliver = [delivery] {
     InProcessCall& call = *delivery->call;
     delivery->delivered = true;
-    if (call.paced_) {
+    if (call.paced_.load(std::memory_order_relaxed)) {
       // Paused before the codec sees the message: it may call ReadNext from on_message.
       call.paused_ = delivery;
       if (call.events_.on_message) call.events_.on_message(std::move(delivery->message));

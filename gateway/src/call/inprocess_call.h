@@ -9,6 +9,7 @@
 // the start (the session's strand), so the session's code never runs on a gRPC thread.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -95,7 +96,9 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   std::mutex order_mu_;  // the read reactions run on different gRPC threads: headers go first
   bool headers_posted_ = false;
   std::function<void()> early_message_;  // a message read before the headers were posted
-  bool paced_ = false;
+  // Set before the call starts; atomic because the threads that read it learn of the call
+  // through gRPC, which ThreadSanitizer cannot see into.
+  std::atomic<bool> paced_{false};
   std::shared_ptr<void> paused_;  // paced: the delivery whose hold keeps the stream until ReadNext
   std::shared_ptr<InProcessCall> self_;  // held from Start to OnDone: gRPC owns the reactor then
 };
