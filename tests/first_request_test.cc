@@ -67,6 +67,13 @@ TEST(FirstRequest, ProtocolErrorsAndFloodsAreTheGatewaysToAnswer) {
   // A header block that does not decode.
   EXPECT_EQ(ClassifyFirstRequest(kMagic + kSettings + Frame(1, 0x4, 1, std::string(8, '\xff'))),
             FirstRequest::kOther);
+  // A first frame that claims 16 MiB: decided at once, not buffered until it is whole.
+  EXPECT_EQ(ClassifyFirstRequest(kMagic + std::string("\xff\xff\xff\x04\0\0\0\0\0", 9) + "x"),
+            FirstRequest::kOther);
+  // A HEADERS frame that fits in the look limit: still waited for.
+  EXPECT_EQ(ClassifyFirstRequest(kMagic + kSettings +
+                                 Frame(1, 0x4, 1, std::string(100, 'h')).substr(0, 19)),
+            FirstRequest::kNeedMore);
   // 16 KiB of PINGs and no request.
   std::string pings = kMagic + kSettings;
   while (pings.size() < kFirstRequestLookLimit) pings += Frame(6, 0, 0, std::string(8, '\0'));

@@ -114,9 +114,13 @@ bool InProcessCall::WriteNextLocked() {
 }
 
 void InProcessCall::Cancel() {
+  // A message read after this is not parked: nobody would call ReadNext for it, and the hold
+  // it keeps would keep the call (and its owner's memory) for good.
+  cancelled_.store(true, std::memory_order_relaxed);
   context_.TryCancel();
   // A paused read holds the stream open: resume it, so the cancelled read ends the call.
-  if (paced_.load(std::memory_order_relaxed)) Post([self = shared_from_this()] { self->ReadNext(); });
+  if (paced_.load(std::memory_order_relaxed))
+    Post([self = shared_from_this()] { self->ReadNext(); });
 }
 
 void InProcessCall::ReadNext() {
@@ -175,7 +179,8 @@ void InProcessCall::OnReadDone(bool ok) {
   std::function<void()> deliver = [delivery] {
     InProcessCall& call = *delivery->call;
     delivery->delivered = true;
-    if (call.paced_.load(std::memory_order_relaxed)) {
+    if (call.paced_.load(std::memory_order_relaxed) &&
+        !call.cancelled_.load(std::memory_order_relaxed)) {
       // Paused before the codec sees the message: it may call ReadNext from on_message.
       call.paused_ = delivery;
       if (call.events_.on_message) call.events_.on_message(std::move(delivery->message));

@@ -99,6 +99,7 @@ class InProcessCall : public std::enable_shared_from_this<InProcessCall>,
   // Set before the call starts; atomic because the threads that read it learn of the call
   // through gRPC, which ThreadSanitizer cannot see into.
   std::atomic<bool> paced_{false};
+  std::atomic<bool> cancelled_{false};  // Cancel() was called: reads are no longer paced
   std::shared_ptr<void> paused_;  // paced: the delivery whose hold keeps the stream until ReadNext
   std::shared_ptr<InProcessCall> self_;  // held from Start to OnDone: gRPC owns the reactor then
 };

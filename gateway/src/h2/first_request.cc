@@ -73,6 +73,10 @@ FirstRequest ClassifyFirstRequest(std::string_view bytes) {
     if (left < h2::kFrameHeaderSize) break;
     const std::uint32_t length = Read24(p);
     const std::uint8_t type = p[3], flags = p[4];
+    // A frame that cannot end inside the look limit decides now: waiting for it would buffer
+    // whatever length the client claims.
+    const std::size_t end = (bytes.size() - left) + h2::kFrameHeaderSize + length;
+    if (end > kFirstRequestLookLimit) return FirstRequest::kOther;
     if (left < h2::kFrameHeaderSize + length) break;
     const std::string_view payload(reinterpret_cast<const char*>(p) + h2::kFrameHeaderSize, length);
     p += h2::kFrameHeaderSize + length;
