@@ -237,11 +237,10 @@ void H2Session::OnWritten(boost::system::error_code ec) {
   if (ec) return Close();
   if (cut_) return Close();
   Flush();
+  // A read waits while a write is in flight (Read): resume it once the writes are done.
   if (read_paused_ && !writing_) {
     read_paused_ = false;
     Read();
-  } else if (read_paused_) {
-    return;
   }
 }
 
