@@ -8,10 +8,10 @@ what=${1:-build}
 build_pkgs=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libboost1.81-dev libspdlog-dev libfmt-dev
+  libboost1.81-dev libspdlog-dev libfmt-dev libnghttp2-dev
 )
 test_pkgs=(
-  libgtest-dev libgmock-dev libnghttp2-dev nghttp2-client
+  libgtest-dev libgmock-dev nghttp2-client
   curl python3 python3-grpcio python3-protobuf prometheus haproxy
 )
 case "$what" in
