@@ -66,10 +66,7 @@ H2Session::H2Session(net::ip::tcp::socket socket, Shared& shared, ConnectionSlot
 }
 
 H2Session::~H2Session() {
-  for (auto& [id, s] : streams_) {
-    if (s->call) s->call->Cancel();
-    if (s->cancel) s->cancel();
-  }
+  CancelCalls();
   if (session_ != nullptr) nghttp2_session_del(session_);
   if (registered_) shared_.kept.Remove(label_.id);
   shared_.metrics.CheckAlive();
@@ -248,10 +245,7 @@ void H2Session::Cut(Http2Abuse abuse) {
   if (cut_ || closed_) return;
   cut_ = true;
   CountCut(shared_, label_, abuse, policer_, "kept HTTP/2 connection");
-  for (auto& [id, s] : streams_) {
-    if (s->call) s->call->Cancel();
-    if (s->cancel) std::exchange(s->cancel, {})();
-  }
+  CancelCalls();
   const std::string debug = std::string("h2gate: ") + std::string(Http2AbuseName(abuse));
   nghttp2_submit_goaway(
       session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
@@ -275,15 +269,19 @@ void H2Session::Terminate(std::uint32_t error_code, KeptClose why) {
 void H2Session::Close() {
   if (closed_) return;
   closed_ = true;
-  for (auto& [id, s] : streams_) {
-    if (s->call) s->call->Cancel();
-    if (s->cancel) std::exchange(s->cancel, {})();
-  }
+  CancelCalls();
   boost::system::error_code ignored;
   timer_.cancel();
   // Half-close first, so the client reads the last frames and then EOF, not a reset.
   socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   socket_.close(ignored);
+}
+
+void H2Session::CancelCalls() {
+  for (auto& [id, s] : streams_) {
+    if (s->call) s->call->Cancel();
+    if (s->cancel) std::exchange(s->cancel, {})();
+  }
 }
 
 H2Session::Stream* H2Session::Find(std::int32_t id) {

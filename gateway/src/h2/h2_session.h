@@ -79,6 +79,7 @@ class H2Session : public Drainable, public std::enable_shared_from_this<H2Sessio
   void ArmTimer();
   void OnTimer();
   Stream* Find(std::int32_t id);
+  void CancelCalls();  // every gRPC and JSON call still running on the connection
 
   // Requests (h2_requests.cc).
   void OnRequestHeaders(Stream& s);
