@@ -80,6 +80,10 @@ class Gateway::Impl {
   ~Impl() {
     Shutdown();
     Wait();
+    server_.reset();
+    if (!shared_.grpc_metrics.WaitForCalls(std::chrono::seconds(2))) {
+      spdlog::error("gRPC calls still alive 2 s after the server was destroyed");
+    }
   }
 
   grpc::ServerBuilder& builder() { return builder_; }

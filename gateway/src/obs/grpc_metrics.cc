@@ -1,5 +1,7 @@
 #include "obs/grpc_metrics.h"
 
+#include <thread>
+
 #include <fmt/format.h>
 
 namespace h2gate {
@@ -20,14 +22,16 @@ RpcType TypeOf(ServerRpcInfo::Type type) {
 
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit MetricsInterceptor(GrpcMetrics::PerMethod* m)
-      : m_(m), start_(std::chrono::steady_clock::now()) {
+  MetricsInterceptor(GrpcMetrics* metrics, GrpcMetrics::PerMethod* m)
+      : metrics_(metrics), m_(m), start_(std::chrono::steady_clock::now()) {
+    metrics_->Opened();
     m_->started.Inc();
   }
 
   // A call torn down without a status (gRPC cancelled it) still counts as handled.
   ~MetricsInterceptor() override {
     if (!handled_) Handled(grpc::StatusCode::CANCELLED);
+    metrics_->Closed();
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -40,6 +44,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       Handled(methods->GetSendStatus().error_code());
     }
+    metrics_->Touched();
     methods->Proceed();
   }
 
@@ -51,6 +56,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     m_->handling.Observe(std::chrono::steady_clock::now() - start_);
   }
 
+  GrpcMetrics* metrics_;
   GrpcMetrics::PerMethod* m_;
   std::chrono::steady_clock::time_point start_;
   bool handled_ = false;
@@ -60,7 +66,7 @@ class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit Factory(GrpcMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
-    return new MetricsInterceptor(metrics_->For(info->method(), TypeOf(info->type())));
+    return new MetricsInterceptor(metrics_, metrics_->For(info->method(), TypeOf(info->type())));
   }
 
  private:
@@ -133,6 +139,15 @@ void GrpcMetrics::Render(std::string& out) const {
     fmt::format_to(std::back_inserter(out), "grpc_server_msg_sent_total{{{}}} {}\n", r.labels,
                    r.m->msg_sent.Value());
   }
+}
+
+bool GrpcMetrics::WaitForCalls(std::chrono::milliseconds timeout) const {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (live_.load(std::memory_order_acquire) > 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,7 +39,19 @@ class GrpcMetrics {
 
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewInterceptorFactory();
 
+  // Waits, at most `timeout`, until no interceptor of this object is alive; true if none is.
+  // gRPC may destroy a call's interceptors after grpc::Server is gone, on its own threads: the
+  // owner calls this before freeing the series they write.
+  bool WaitForCalls(std::chrono::milliseconds timeout) const;
+
+  // For the interceptors: each step they take ends with Touched(), so that WaitForCalls()
+  // happens after every write they made, whichever gRPC thread ran it.
+  void Opened() { live_.fetch_add(1, std::memory_order_relaxed); }
+  void Touched() { live_.fetch_add(0, std::memory_order_release); }
+  void Closed() { live_.fetch_sub(1, std::memory_order_release); }
+
  private:
+  std::atomic<int> live_{0};
   std::atomic<const MethodTable*> methods_{nullptr};
   std::unique_ptr<PerMethod[]> registered_;
   std::array<PerMethod, 4> unknown_;  // by RpcType
