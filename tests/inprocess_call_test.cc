@@ -124,7 +124,13 @@ class InProcessCallTest : public ::testing::Test {
       Duration timeout = 5000ms, Metadata metadata = {},
       std::function<void(InProcessCall&, const std::string&)> on_message = {},
       std::optional<std::string> only_message = std::nullopt) {
-    auto holder = std::make_shared<std::weak_ptr<InProcessCall>>();
+    // Locked: the write below and the read in on_message are ordered through gRPC, whose
+    // synchronisation ThreadSanitizer does not see.
+    struct Holder {
+      std::mutex mu;
+      std::weak_ptr<InProcessCall> call;
+    };
+    auto holder = std::make_shared<Holder>();
     InProcessCall::Events events;
     events.on_headers = [this, &rec](Metadata h) {
       rec.off_thread |= std::this_thread::get_id() != io_id_;
@@ -138,7 +144,12 @@ class InProcessCallTest : public ::testing::Test {
       // Only calls that answer from on_message read the holder: theirs is set before their
       // first Write, while a call whose message went with the start may answer before it is.
       if (!on_message) return;
-      if (const auto call = holder->lock()) on_message(*call, m);
+      std::shared_ptr<InProcessCall> call;
+      {
+        std::lock_guard lock(holder->mu);
+        call = holder->call.lock();
+      }
+      if (call) on_message(*call, m);
     };
     events.on_done = [this, &rec, &finished](grpc::Status s, Metadata t) {
       rec.off_thread |= std::this_thread::get_id() != io_id_;
@@ -149,7 +160,10 @@ class InProcessCallTest : public ::testing::Test {
     };
     auto call = InProcessCall::Start(*stub_, path, metadata, timeout, io_.get_executor(),
                                      std::move(events), std::move(only_message));
-    *holder = call;
+    {
+      std::lock_guard lock(holder->mu);
+      holder->call = call;
+    }
     return call;
   }
 

@@ -150,7 +150,12 @@ class Gateway::Impl {
                                       SerializedPostRejection(m.path, context->methods, true)});
     }
     // JSON calls go through gRPC's in-process channel: same server, same interceptors.
-    const auto in_process = server_->InProcessChannel({});
+    // The minimal stack leaves out the client filters a relay has no use for (census, the
+    // client's own deadline and message-size checks): the server's filters, on the other end of
+    // the in-process transport, still enforce both.
+    grpc::ChannelArguments relay;
+    relay.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+    const auto in_process = server_->InProcessChannel(relay);
     context->transcoder = std::make_unique<Transcoder>(in_process);
     context->grpc_stub = std::make_unique<grpc::GenericStub>(in_process);
     // Published before any connection is accepted; never changed after.

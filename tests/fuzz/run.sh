@@ -3,7 +3,7 @@
 # if set, for every one), starting from the checked-in corpus (which doubles as the regression
 # set: a crash found once is saved there). Exits 77 (ctest: skipped) without clang-14 and its
 # fuzzer runtime. fuzz_h2session links the whole gateway: built and run only with
-# H2GATE_FUZZ_SESSION=1 (minutes to compile), where gRPC is.
+# H2GATE_FUZZ_SESSION=1 (minutes to compile), as CI's first stage does.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -30,20 +30,13 @@ for target in detect http1 options h2guard first_request h2session; do
   fi
   seconds=${H2GATE_FUZZ_SECONDS:-${budget[$target]}}
   # The in-process gateway's threads and gRPC's arenas need more than the pure targets.
-  rss=1024 leaks=1
-  if [[ $target == h2session ]]; then
-    rss=2048
-    # Off: LeakSanitizer reported a streaming call whose connection closed just as an answer
-    # arrived (corpus/h2session/bidi_then_half_close, about one run in ten). InProcessCall no
-    # longer parks a message after Cancel(); turn this on once runs confirm the fix.
-    leaks=0
-  fi
+  rss=1024
+  [[ $target == h2session ]] && rss=2048
   work=$(mktemp -d)
-  # New inputs go to a scratch directory; the checked-in corpus is only read. ASAN_OPTIONS: the
-  # leak check at exit follows -detect_leaks too.
-  if ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=$leaks" \
-    timeout $((seconds + 60)) "$build/fuzz_$target" -max_total_time="$seconds" -timeout=5 \
-    -rss_limit_mb=$rss -detect_leaks=$leaks -print_final_stats=1 \
+  # New inputs go to a scratch directory; the checked-in corpus is only read. Leaks are checked
+  # after each input and at exit.
+  if timeout $((seconds + 60)) "$build/fuzz_$target" -max_total_time="$seconds" -timeout=5 \
+    -rss_limit_mb=$rss -detect_leaks=1 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$target-" "$work" "$here/corpus/$target" >"$work/log" 2>&1
   then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/log" | grep -o '[0-9]*$')

@@ -20,11 +20,15 @@ constexpr auto kDecode = DecodeTable();
 
 }  // namespace
 
-void AppendGrpcMessage(std::string& out, std::string_view message) {
-  const auto n = static_cast<std::uint32_t>(message.size());
+void AppendGrpcPrefix(std::string& out, std::size_t size) {
+  const auto n = static_cast<std::uint32_t>(size);
   const char prefix[5] = {0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
                           static_cast<char>(n >> 8), static_cast<char>(n)};
   out.append(prefix, sizeof prefix);
+}
+
+void AppendGrpcMessage(std::string& out, std::string_view message) {
+  AppendGrpcPrefix(out, message.size());
   out.append(message);
 }
 

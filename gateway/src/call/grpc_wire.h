@@ -36,6 +36,8 @@ class GrpcMessageReader {
 // The 5-byte prefix (uncompressed) and `message`.
 std::string FrameGrpcMessage(std::string_view message);
 void AppendGrpcMessage(std::string& out, std::string_view message);
+// The prefix alone, for a message of `size` bytes appended next.
+void AppendGrpcPrefix(std::string& out, std::size_t size);
 
 // Base64 as "-bin" metadata uses it: sent padded; accepted with or without padding.
 std::string Base64Encode(std::string_view bytes);

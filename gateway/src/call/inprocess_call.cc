@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "call/grpc_wire.h"
+
 namespace h2gate {
 Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
   Metadata out;
@@ -17,14 +19,35 @@ grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
+namespace {
+
+// Calls `append(data, size)` for each of the buffer's slices; one slice (the usual case, and
+// always for the in-process transport) without Dump's vector.
+template <typename Append>
+void ForEachSlice(const grpc::ByteBuffer& buffer, Append append) {
+  grpc::Slice single;
+  if (buffer.TrySingleSlice(&single).ok()) {
+    return append(reinterpret_cast<const char*>(single.begin()), single.size());
+  }
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return;
+  for (const auto& s : slices) append(reinterpret_cast<const char*>(s.begin()), s.size());
+}
+
+}  // namespace
+
 std::string FromByteBuffer(const grpc::ByteBuffer& buffer) {
   std::string bytes;
   bytes.reserve(buffer.Length());
-  std::vector<grpc::Slice> slices;
-  if (buffer.Dump(&slices).ok()) {
-    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
+  ForEachSlice(buffer, [&](const char* data, std::size_t n) { bytes.append(data, n); });
   return bytes;
+}
+
+void AppendGrpcMessage(std::string& out, const grpc::ByteBuffer& message) {
+  const std::size_t n = message.Length();
+  out.reserve(out.size() + 5 + n);
+  AppendGrpcPrefix(out, n);
+  ForEachSlice(message, [&](const char* data, std::size_t size) { out.append(data, size); });
 }
 
 InProcessCall::InProcessCall(boost::asio::any_io_executor executor, Events events)

@@ -110,5 +110,7 @@ Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& f
 // A serialised message as gRPC's buffer, and back.
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
 std::string FromByteBuffer(const grpc::ByteBuffer& buffer);
+// Appends the message framed as on the wire (grpc_wire.h's AppendGrpcMessage), copied once.
+void AppendGrpcMessage(std::string& out, const grpc::ByteBuffer& message);
 
 }  // namespace h2gate

@@ -239,7 +239,7 @@ void H2Session::OnUnaryDone(std::int32_t id, grpc::ClientContext& context,
   // Headers, message and trailers go out together: flushed once, below.
   ++in_nghttp2_;
   OnGrpcHeaders(id, CopyMetadata(context.GetServerInitialMetadata()));
-  if (status.ok()) AppendGrpcMessage(s->out, FromByteBuffer(response));
+  if (status.ok()) AppendGrpcMessage(s->out, response);
   OnGrpcDone(id, status, CopyMetadata(context.GetServerTrailingMetadata()));
   --in_nghttp2_;
   Flush();

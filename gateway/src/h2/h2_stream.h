@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,6 +28,28 @@ class InFlightCall {
 
  private:
   std::atomic<int>& n_;
+};
+
+// A FIFO of sizes. std::deque allocates twice even when empty, for every stream, and most
+// streams (unary calls) never use it.
+class Sizes {
+ public:
+  bool empty() const { return head_ == sizes_.size(); }
+  std::size_t front() const { return sizes_[head_]; }
+  void push_back(std::size_t n) { sizes_.push_back(n); }
+  void pop_front() {
+    ++head_;
+    // Taken entries are dropped when none is left, or when they are most of the vector (a
+    // stream that always has one in flight).
+    if (head_ == sizes_.size() || (head_ >= 64 && head_ * 2 >= sizes_.size())) {
+      sizes_.erase(sizes_.begin(), sizes_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<std::size_t> sizes_;
+  std::size_t head_ = 0;
 };
 
 struct H2Session::Stream {
@@ -61,11 +82,11 @@ struct H2Session::Stream {
   bool unary = false;        // one message each way: gRPC's callback unary call (cancel ends it)
   int messages = 0;
   std::optional<std::string> only_message;
-  std::deque<std::size_t> writing;  // sizes of messages given to gRPC, not yet taken
-  std::size_t queued = 0;           // their sum
-  std::size_t unconsumed = 0;       // bytes received and not yet returned to the flow window
-  bool read_paused = false;         // a response message waits for the client's window
-  Metadata trailers;                // the trailers, once the call is done
+  Sizes writing;               // sizes of messages given to gRPC, not yet taken
+  std::size_t queued = 0;      // their sum
+  std::size_t unconsumed = 0;  // bytes received and not yet returned to the flow window
+  bool read_paused = false;    // a response message waits for the client's window
+  Metadata trailers;           // the trailers, once the call is done
   bool done = false;
 
   // Bytes of DATA waiting for the client's window.
