@@ -26,7 +26,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # dependencies (abseil, re2, c-ares, OpenSSL, zlib) come along.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libprotobuf32 libspdlog1.10 libfmt9 libnghttp2-14 \
+      libgrpc++1.51 libgrpc29 libprotobuf32 libspdlog1.10 libfmt9 libnghttp2-14 libssl3 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 h2gate \

@@ -8,7 +8,7 @@ what=${1:-build}
 build_pkgs=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libboost1.81-dev libspdlog-dev libfmt-dev libnghttp2-dev
+  libboost1.81-dev libspdlog-dev libfmt-dev libnghttp2-dev libssl-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev nghttp2-client

@@ -29,6 +29,7 @@
 #include "front/memory_guard.h"
 #include "http1/http1_response.h"
 #include "obs/log.h"
+#include "tls/tls_context.h"
 #include "version.h"
 
 namespace h2gate {
@@ -112,6 +113,12 @@ class Gateway::Impl {
       return false;
     }
     context->route_per_request = *per_request;
+    std::string tls_error;
+    context->tls = TlsContext::Load(o, &tls_error);
+    if (!tls_error.empty()) {
+      *error = std::move(tls_error);
+      return false;
+    }
     // Bind first: a port in use fails start-up before gRPC spins up.
     if (!listener_.Bind(o.listen, error)) return false;
     if (o.admin_listen && !admin_.Bind(*o.admin_listen, error)) return false;
@@ -127,6 +134,13 @@ class Gateway::Impl {
     auto acceptor = builder_.experimental().AddExternalConnectionAcceptor(
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         grpc::InsecureServerCredentials());
+    // gRPC over TLS: its own handshake on the connections handed to it, same certificate.
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> tls_acceptor;
+    if (context->tls) {
+      tls_acceptor = builder_.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+          context->tls->GrpcCredentials());
+    }
     int direct_port = 0;
     if (o.direct_listen) {
       builder_.AddListeningPort(o.direct_listen->ToString(), grpc::InsecureServerCredentials(),
@@ -144,6 +158,11 @@ class Gateway::Impl {
     }
     handoff_.emplace(std::move(acceptor), listener_.native_handle());
     context->handoff = &*handoff_;
+    if (tls_acceptor) {
+      tls_handoff_.emplace(std::move(tls_acceptor), listener_.native_handle());
+      context->tls_handoff = &*tls_handoff_;
+      shared_.metrics.tls_certificate_expiry.Set(context->tls->not_after());
+    }
     context->methods = MethodTable(DescribeMethods(service_names));
     for (const MethodInfo& m : context->methods.methods()) {
       context->reject_wire.push_back({SerializedPostRejection(m.path, context->methods, false),
@@ -272,6 +291,7 @@ class Gateway::Impl {
     builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(o.grpc_keepalive_timeout));
     builder_.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                                 Ms(o.grpc_min_ping_interval));
+    builder_.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, Ms(o.tls_handshake_timeout));
     builder_.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
                                 o.grpc_permit_keepalive_without_calls ? 1 : 0);
   }
@@ -338,6 +358,7 @@ class Gateway::Impl {
   grpc::ServerBuilder builder_;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
   std::optional<GrpcHandoff> handoff_;
+  std::optional<GrpcHandoff> tls_handoff_;  // with --tls-cert
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::thread> threads_;
   bool started_ = false;

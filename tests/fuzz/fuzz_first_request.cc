@@ -24,24 +24,14 @@
 
 #include "call/grpc_wire.h"
 #include "front/h2_frames.h"
+#include "fuzz_check.h"
 #include "h2/first_request.h"
 
 using namespace h2gate;
+using h2gate::fuzz::Check;
+using h2gate::fuzz::Rng;
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
-
-// A small deterministic generator: the same control byte gives the same splits.
-struct Rng {
-  std::uint32_t state;
-  std::uint32_t Next() {
-    state = state * 1664525u + 1013904223u;
-    return state >> 8;
-  }
-};
 
 std::uint32_t Read24(std::string_view b, std::size_t at) {
   return (static_cast<unsigned char>(b[at]) << 16) | (static_cast<unsigned char>(b[at + 1]) << 8) |

@@ -9,7 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # Seconds per target: the pure ones run thousands of inputs a second, fuzz_h2session (a loopback
 # connection per input) about a hundred.
-declare -A budget=([detect]=60 [http1]=60 [options]=60 [h2guard]=60 [first_request]=20 [h2session]=30)
+declare -A budget=([detect]=60 [http1]=60 [options]=60 [h2guard]=60 [first_request]=20 [client_hello]=20
+  [h2session]=30)
 build=${H2GATE_FUZZ_BUILD:-$root/build-fuzz}
 
 if ! command -v clang++-14 >/dev/null ||
@@ -23,7 +24,7 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 
 status=0
 mkdir -p "$build/artifacts"
-for target in detect http1 options h2guard first_request h2session; do
+for target in detect http1 options h2guard first_request client_hello h2session; do
   if [[ ! -x "$build/fuzz_$target" ]]; then
     echo "fuzz_$target: not built (see cmake's output in $build), skipped"
     continue

@@ -106,6 +106,17 @@ struct Options {
   // Resident bytes above which new connections are refused; 0: none; -1 (auto): 90% of the
   // cgroup's memory limit, if it has one.
   std::int64_t memory_limit = -1;
+
+  // TLS on the same port (README: TLS). With a certificate and key, a ClientHello that offers
+  // ALPN h2 and not http/1.1 (every gRPC stack's) goes to the embedded gRPC server, which runs
+  // the handshake itself; any other is terminated by the gateway with the same certificate.
+  // Without them, TLS connections are closed and counted.
+  std::string tls_cert;                   // PEM chain, leaf first
+  std::string tls_key;                    // PEM private key of tls_cert
+  std::string tls_client_ca;              // PEM CAs for client certificates; empty: none asked
+  std::string tls_client_auth = "off";    // off, request (verified if sent), require
+  std::string tls_min_version = "1.2";    // 1.2 or 1.3: older ClientHellos are refused
+  Duration tls_handshake_timeout{10000};  // on both sides: gRPC's own default is 2 minutes
 };
 
 // Outcome of parsing flags and environment. Flags win over environment, which wins over defaults.

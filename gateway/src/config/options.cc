@@ -320,6 +320,45 @@ const Flag kFlags[] = {
        return o.memory_limit < 0 ? std::string("auto") : ShowBytes(o.memory_limit);
      },
      [](Options& o, std::string_view v) { return ParseMemoryLimit(v, o.memory_limit); }},
+    {"tls-cert", "H2GATE_TLS_CERT",
+     "PEM certificate chain (leaf first) for TLS on the listening port; empty: no TLS",
+     [](const Options& o) { return o.tls_cert; },
+     [](Options& o, std::string_view v) -> std::string {
+       o.tls_cert = v;
+       return "";
+     }},
+    {"tls-key", "H2GATE_TLS_KEY", "PEM private key of --tls-cert",
+     [](const Options& o) { return o.tls_key; },
+     [](Options& o, std::string_view v) -> std::string {
+       o.tls_key = v;
+       return "";
+     }},
+    {"tls-client-ca", "H2GATE_TLS_CLIENT_CA",
+     "PEM CA certificates that sign client certificates (mTLS); empty: none asked for",
+     [](const Options& o) { return o.tls_client_ca; },
+     [](Options& o, std::string_view v) -> std::string {
+       o.tls_client_ca = v;
+       return "";
+     }},
+    {"tls-client-auth", "H2GATE_TLS_CLIENT_AUTH",
+     "client certificates with --tls-client-ca: off, request (verified when sent), require",
+     [](const Options& o) { return o.tls_client_auth; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (v != "off" && v != "request" && v != "require") return "not off, request or require";
+       o.tls_client_auth = v;
+       return "";
+     }},
+    {"tls-min-version", "H2GATE_TLS_MIN_VERSION",
+     "oldest TLS version accepted: 1.2 or 1.3 (older ClientHellos get a protocol_version alert)",
+     [](const Options& o) { return o.tls_min_version; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (v != "1.2" && v != "1.3") return "not 1.2 or 1.3";
+       o.tls_min_version = v;
+       return "";
+     }},
+    H2GATE_DURATION_FLAG("tls-handshake-timeout", "H2GATE_TLS_HANDSHAKE_TIMEOUT",
+                         tls_handshake_timeout,
+                         "a TLS handshake must be done by then, the gateway's and gRPC's"),
     H2GATE_DURATION_FLAG("transcode-timeout", "H2GATE_TRANSCODE_TIMEOUT", transcode_timeout,
                          "deadline of a JSON call, and the most a grpc-timeout header may ask for"),
     {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",

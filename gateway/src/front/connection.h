@@ -24,6 +24,8 @@ namespace h2gate {
 
 // Where HTTP/2 connections go: the embedded gRPC server (GrpcHandoff), or the guard's socket
 // pair end in front of it.
+class TlsContext;
+
 class HandoffTarget {
  public:
   virtual ~HandoffTarget() = default;
@@ -97,6 +99,9 @@ struct Context {
   // gRPC calls of kept HTTP/2 connections, on the same in-process channel.
   std::unique_ptr<grpc::GenericStub> grpc_stub;
   HandoffTarget* handoff = nullptr;  // owned by the gateway, which outlives every connection
+  // TLS (--tls-cert): the material, and gRPC's TLS acceptor; both null without it.
+  std::shared_ptr<const TlsContext> tls;
+  HandoffTarget* tls_handoff = nullptr;
 };
 
 // The gateway's live state: counters, the report, the policy store, flags. Owned by the

@@ -10,6 +10,7 @@
 #include <boost/asio/dispatch.hpp>
 
 #include "front/h2_guard.h"
+#include "front/tls_session.h"
 #include "h2/first_request.h"
 #include "h2/h2_session.h"
 #include "http1/http1_session.h"
@@ -62,14 +63,37 @@ void CountEnded(Shared& shared, const ConnectionLabel& label, Clock::time_point 
                bytes, error == 0 ? "end of stream" : std::strerror(error));
 }
 
+// Bytes of TLS records the sniffer reads while a ClientHello arrives: the message's limit, and
+// room for the record headers of a client that cuts it into small records.
+constexpr std::size_t kMaxHelloBytes = 2 * kMaxClientHello;
+
+// Why a ClientHello that did not parse is closed.
+TlsHello HelloFailure(ClientHelloResult r) {
+  switch (r) {
+    case ClientHelloResult::kNotTls: return TlsHello::kNotTls;
+    case ClientHelloResult::kTooLarge:
+    case ClientHelloResult::kNeedMore: return TlsHello::kTooLarge;  // over kMaxHelloBytes
+    case ClientHelloResult::kMalformed:
+    case ClientHelloResult::kDone: break;
+  }
+  return TlsHello::kMalformed;
+}
+
+void RejectHello(Shared& shared, const ConnectionLabel& label, ClientHelloResult r) {
+  shared.metrics.tls_client_hellos.Inc(HelloFailure(r));
+  SPDLOG_DEBUG("conn={} peer={} closed: TLS ClientHello {}", label.id, label.peer,
+               ClientHelloResultName(r));
+}
+
 // TLS and unknown first bytes: the caller closes the connection; the log says why.
 void LogRejected(Shared& shared, const ConnectionLabel& label, Protocol protocol) {
+  if (protocol == Protocol::kTls) shared.metrics.tls_refused.Inc(TlsRefusal::kNotConfigured);
   std::uint64_t suppressed = 0;
   if (!shared.rejection_log.Allow(&suppressed)) return;
   if (protocol == Protocol::kTls) {
     spdlog::warn(
-        "conn={} peer={} closed: TLS ClientHello on a plaintext port; h2gate serves h2c, so "
-        "terminate TLS in front of it or connect without TLS ({} similar suppressed)",
+        "conn={} peer={} closed: TLS ClientHello, and TLS is not configured (--tls-cert, "
+        "--tls-key); connect without TLS or configure it ({} similar suppressed)",
         label.id, label.peer, suppressed);
   } else {
     spdlog::warn(
@@ -143,7 +167,16 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
   KeptReason why{};
   if (n > 0) {
     const std::string_view peeked(bytes, static_cast<std::size_t>(n));
-    if (Detect(peeked) == Protocol::kHttp2) {
+    const Protocol detected = Detect(peeked);
+    ClientHelloInfo hello;
+    if (detected == Protocol::kTls && shared.context->tls &&
+        ParseClientHello(peeked, &hello) == ClientHelloResult::kDone) {
+      // Whole and still in the socket: gRPC, or the gateway's handshake, reads it from there.
+      CountDecided(shared, Protocol::kTls, started);
+      shared.metrics.tls_client_hellos.Inc(TlsHello::kOk);
+      return StartTls(fd, {}, hello, protocol, executor, shared, std::move(slot), std::move(label));
+    }
+    if (detected == Protocol::kHttp2) {
       const Http2Route route = RouteHttp2(shared, label, peeked, &why);
       if (route == Http2Route::kHandOff) {
         CountDecided(shared, Protocol::kHttp2, started);
@@ -181,7 +214,21 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
       }
       return KeepHttp2(std::move(socket), data, shared, std::move(slot), std::move(label), why);
     }
-    if (p == Protocol::kTls || p == Protocol::kUnknown) {
+    if (p == Protocol::kTls && shared.context->tls) {
+      ClientHelloInfo hello;
+      const ClientHelloResult r = ParseClientHello(data, &hello);
+      if (r != ClientHelloResult::kNeedMore) CountDecided(shared, p, started);
+      if (r == ClientHelloResult::kDone) {
+        shared.metrics.tls_client_hellos.Inc(TlsHello::kOk);
+        return StartTls(fd, data, hello, protocol, executor, shared, std::move(slot),
+                        std::move(label));
+      }
+      if (r != ClientHelloResult::kNeedMore) {
+        RejectHello(shared, label, r);
+        ::close(fd);
+        return;
+      }
+    } else if (p == Protocol::kTls || p == Protocol::kUnknown) {
       CountDecided(shared, p, started);
       LogRejected(shared, label, p);
       ::close(fd);
@@ -252,7 +299,10 @@ void SniffSession::WaitReadable() {
 }
 
 void SniffSession::OnReadable(boost::system::error_code ec) {
+  const bool tls_hello = shared_.context->tls && buffer_.size() > 0 &&
+                         static_cast<const char*>(buffer_.cdata().data())[0] == '\x16';
   if (timed_out_) {
+    if (tls_hello) shared_.metrics.tls_client_hellos.Inc(TlsHello::kTimeout);
     shared_.metrics.sniff_failures.Inc(SniffFailure::kTimeout);
     shared_.metrics.ObserveSniff(SniffOutcome::kTimeout, Clock::now() - started_);
     shared_.metrics.limits.Inc(Limit::kSniffTimeout);
@@ -270,6 +320,7 @@ void SniffSession::OnReadable(boost::system::error_code ec) {
   }
   if (n <= 0) {  // end of stream (error 0), or an error
     timer_.cancel();
+    if (tls_hello) shared_.metrics.tls_client_hellos.Inc(TlsHello::kClosed);
     return CountEnded(shared_, label_, started_, error, buffer_.size());
   }
   buffer_.commit(static_cast<std::size_t>(n));
@@ -315,6 +366,20 @@ Protocol SniffSession::Decide() {
   const auto data = buffer_.cdata();
   const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
   const Protocol p = Detect(bytes);
+  if (p == Protocol::kTls && shared_.context->tls) {
+    ClientHelloInfo hello;
+    const ClientHelloResult r = ParseClientHello(bytes, &hello);
+    if (r == ClientHelloResult::kNeedMore && bytes.size() <= kMaxHelloBytes) {
+      return Protocol::kNeedMore;
+    }
+    if (r == ClientHelloResult::kDone) {
+      shared_.metrics.tls_client_hellos.Inc(TlsHello::kOk);
+      hello_ = std::move(hello);
+    } else {
+      RejectHello(shared_, label_, r);
+    }
+    return p;
+  }
   if (p != Protocol::kHttp2) return p;
   // HTTP/2: where it goes waits for its first request (or for the sign that none is coming).
   // Bytes read already: the wait for a first request happens here, as more arrive, under the
@@ -344,21 +409,30 @@ void SniffSession::Dispatch(Protocol protocol) {
           ->Start();
       return;
     case Protocol::kTls:
+      if (shared_.context->tls) {
+        if (!hello_) return;  // counted by Decide(): the socket closes
+        boost::system::error_code ignored;
+        const auto tcp = socket_.local_endpoint(ignored).protocol();
+        const auto executor = socket_.get_executor();
+        const int fd = ReleaseFd();
+        if (fd < 0) return;
+        const auto data = buffer_.cdata();
+        return StartTls(fd, std::string_view(static_cast<const char*>(data.data()), data.size()),
+                        *hello_, tcp, executor, shared_, std::move(slot_), std::move(label_));
+      }
+      return LogRejected(shared_, label_, protocol);
     case Protocol::kUnknown:
     case Protocol::kNeedMore: return LogRejected(shared_, label_, protocol);
   }
 }
 
-void SniffSession::HandToGrpc() {
-  boost::system::error_code ignored;
-  const auto protocol = socket_.local_endpoint(ignored).protocol();
-  const auto executor = socket_.get_executor();
+int SniffSession::ReleaseFd() {
   boost::system::error_code ec;
   const int fd = socket_.release(ec);
   if (ec) {
     shared_.metrics.handoff_failures.Inc();
     spdlog::error("conn={} peer={} hand-off failed: {}", label_.id, label_.peer, ec.message());
-    return;
+    return -1;
   }
   // gRPC's event engine expects a non-blocking fd; a blocking one would stall its poller.
   const int flags = ::fcntl(fd, F_GETFL, 0);
@@ -366,8 +440,17 @@ void SniffSession::HandToGrpc() {
     shared_.metrics.handoff_failures.Inc();
     spdlog::error("conn={} peer={} hand-off failed: fcntl O_NONBLOCK", label_.id, label_.peer);
     ::close(fd);
-    return;
+    return -1;
   }
+  return fd;
+}
+
+void SniffSession::HandToGrpc() {
+  boost::system::error_code ignored;
+  const auto protocol = socket_.local_endpoint(ignored).protocol();
+  const auto executor = socket_.get_executor();
+  const int fd = ReleaseFd();
+  if (fd < 0) return;
   const auto data = buffer_.cdata();
   HandOff(shared_, slot_, label_, fd,
           std::string_view(static_cast<const char*>(data.data()), data.size()), protocol, executor);

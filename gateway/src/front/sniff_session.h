@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -12,6 +13,7 @@
 
 #include "front/connection.h"
 #include "front/detect.h"
+#include "tls/client_hello.h"
 
 namespace h2gate {
 
@@ -44,6 +46,8 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   Protocol Decide();
   void Dispatch(Protocol protocol);
   void HandToGrpc();
+  // The socket's fd, non-blocking, out of the event loop; -1 (counted, logged) if it cannot be.
+  int ReleaseFd();
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
@@ -56,6 +60,7 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   bool timed_out_ = false;
   bool keep_ = false;  // an HTTP/2 connection the gateway serves itself
   KeptReason why_{};
+  std::optional<ClientHelloInfo> hello_;  // a TLS connection's, once whole
 };
 
 }  // namespace h2gate

@@ -89,27 +89,31 @@ Route RouteRequest(http::verb verb, std::string_view target, const MethodTable& 
   return route;
 }
 
-Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods) {
+Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods,
+                         bool tls) {
   const bool registered = route.method_index >= 0;
   const std::string path = fmt::format("/{}/{}", route.grpc.service, route.grpc.method);
+  const std::string_view how = tls ? "HTTP/2 over TLS, negotiated with ALPN h2"
+                                   : "HTTP/2, plaintext h2c with prior knowledge";
   std::string message;
   if (registered) {
     message = fmt::format(
         "{} is a gRPC method and cannot be called over HTTP/{}.{}. Call it with a gRPC client "
-        "(HTTP/2, plaintext h2c with prior knowledge) on this same host and port, e.g. "
-        "grpcurl -plaintext -d '{{...}}' HOST:PORT {}/{}",
-        path, req.version / 10, req.version % 10, route.grpc.service, route.grpc.method);
+        "({}) on this same host and port, e.g. grpcurl {}-d '{{...}}' HOST:PORT {}/{}",
+        path, req.version / 10, req.version % 10, how, tls ? "" : "-plaintext ", route.grpc.service,
+        route.grpc.method);
   } else {
     message = fmt::format(
-        "{} looks like a gRPC method, but no service here registers it; gRPC also needs HTTP/2 "
-        "(a gRPC client, h2c with prior knowledge), not HTTP/{}.{}. Registered services: {}",
-        path, req.version / 10, req.version % 10, ServiceList(methods));
+        "{} looks like a gRPC method, but no service here registers it; gRPC also needs a gRPC "
+        "client ({}), not HTTP/{}.{}. Registered services: {}",
+        path, how, req.version / 10, req.version % 10, ServiceList(methods));
   }
-  std::string body = GrpcPathError(req, route, message, "GRPC_REQUIRES_HTTP2", "protocol", "h2c");
+  std::string body =
+      GrpcPathError(req, route, message, "GRPC_REQUIRES_HTTP2", "protocol", tls ? "h2" : "h2c");
 
   Response res =
       Make(http::status::upgrade_required, req.version, "application/json", std::move(body));
-  res.set(http::field::upgrade, "h2c");
+  res.set(http::field::upgrade, tls ? "HTTP/2.0" : "h2c");
   return res;
 }
 

@@ -53,8 +53,11 @@ struct RequestFacts {
 };
 
 // 426 with Upgrade: h2c and a google.rpc.Status-shaped JSON body telling the caller how to call
-// the method. For an unregistered path the body lists the registered services.
-Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods);
+// the method. For an unregistered path the body lists the registered services. Over TLS, h2c
+// (cleartext HTTP/2, RFC 9113 3.1) is not the way: Upgrade says HTTP/2.0 (RFC 9110's registered
+// token) and the body says to negotiate ALPN h2 on a new connection, the only way to HTTP/2 there.
+Response UpgradeRequired(const RequestFacts& req, const Route& route, const MethodTable& methods,
+                         bool tls = false);
 
 // 415 for a non-gRPC request over HTTP/2 on a gRPC path (gRPC's PROTOCOL-HTTP2.md: a server
 // answers an unsupported content-type with 415): the caller is on HTTP/2 already, so the answer

@@ -161,7 +161,8 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
       .line = {req.method(), req.method_string(), verdict.path, req.version()},
       .content_type = req[http::field::content_type],
       .body_complete = body_complete,
-      .upgrade = req.count(http::field::upgrade) > 0};
+      .upgrade = req.count(http::field::upgrade) > 0,
+      .tls = kTls};
   Decision d = Decide(facts, state);
   if (d.close) keep_alive = false;
 
@@ -323,6 +324,20 @@ void Http1Session<Stream>::OnWrite(beast::error_code ec, bool keep_alive) {
 
 template <class Stream>
 void Http1Session<Stream>::Close() {
+  if constexpr (kTls) {
+    // close_notify first (RFC 8446 6.1), so the client knows the answer was not cut short; the
+    // linger deadline bounds a client that never answers it.
+    SetDeadline(kLingerTime, std::nullopt);
+    return stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+      if (self->timed_out_) return;
+      self->CloseTcp();
+    });
+  }
+  CloseTcp();
+}
+
+template <class Stream>
+void Http1Session<Stream>::CloseTcp() {
   beast::error_code ec;
   // Half-close: the client reads the answer, then EOF. Closing outright with unread request
   // bytes in our receive buffer would send an RST that can destroy the answer in flight.
@@ -385,5 +400,6 @@ void Http1Session<Stream>::OnTimer(beast::error_code ec) {
 }
 
 template class Http1Session<boost::asio::ip::tcp::socket>;
+template class Http1Session<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
 
 }  // namespace h2gate

@@ -11,8 +11,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -60,6 +62,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
   void SendWire(std::string_view wire, beast::http::status status, bool keep_alive);
   void OnWrite(beast::error_code ec, bool keep_alive);
   void Close();
+  void CloseTcp();  // half-close, then read what the client still sends until it closes
   void Linger(std::size_t discarded);
   // The connection is closed at `timeout` from now unless the deadline moves again; `limit` is
   // what that counts as (none while lingering).
@@ -70,6 +73,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
   void OnTimer(beast::error_code ec);
 
   boost::asio::ip::tcp::socket& Socket() { return beast::get_lowest_layer(stream_); }
+  static constexpr bool kTls = !std::is_same_v<Stream, boost::asio::ip::tcp::socket>;
 
   Stream stream_;
   boost::asio::steady_timer timer_;
@@ -99,5 +103,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
 // The plaintext session: HTTP/1.x straight over TCP.
 using PlainHttp1Session = Http1Session<boost::asio::ip::tcp::socket>;
 extern template class Http1Session<boost::asio::ip::tcp::socket>;
+// Over TLS the gateway terminated (front/tls_session.h).
+using TlsHttp1Session = Http1Session<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
+extern template class Http1Session<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
 
 }  // namespace h2gate

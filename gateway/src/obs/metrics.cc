@@ -64,6 +64,23 @@ constexpr Family kHttp2KeptStreams{"h2gate_http2_kept_streams_total", "counter",
 constexpr Family kHttp2KeptCloses{"h2gate_http2_kept_closes_total", "counter",
                                   "Kept HTTP/2 connections closed by the gateway, by why."};
 
+constexpr Family kTlsHellos{"h2gate_tls_client_hellos_total", "counter",
+                            "TLS connections by how their ClientHello read: ok, not_tls, "
+                            "malformed, too_large (over 64 KiB), timeout, closed."};
+constexpr Family kTlsConnections{"h2gate_tls_connections_total", "counter",
+                                 "TLS connections by where they went: grpc (the embedded server "
+                                 "ran the handshake), gateway (terminated by the gateway)."};
+constexpr Family kTlsRefused{"h2gate_tls_refused_total", "counter",
+                             "TLS connections refused before a handshake: version (all offered "
+                             "versions older than --tls-min-version), not_configured (no "
+                             "--tls-cert)."};
+constexpr Family kTlsHandshakes{"h2gate_tls_handshakes_total", "counter",
+                                "TLS handshakes the gateway ran itself, by result."};
+constexpr Family kTlsHandshakeDuration{"h2gate_tls_handshake_duration_seconds", "histogram",
+                                       "Time of the TLS handshakes the gateway ran itself."};
+constexpr Family kTlsExpiry{"h2gate_tls_certificate_expiry_timestamp_seconds", "gauge",
+                            "When the serving certificate expires, in Unix seconds; 0 without "
+                            "TLS."};
 constexpr Family kHttp2Abuse{"h2gate_http2_abuse_total", "counter",
                              "HTTP/2 connections cut with GOAWAY(ENHANCE_YOUR_CALM) by the guard, "
                              "by the limit the client broke."};
@@ -105,6 +122,15 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(KeptStream::kCou
     kKeptStreamNames = {"grpc", "http", "reset"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptClose::kCount)>
     kKeptCloseNames = {"protocol_error", "idle", "write_timeout"};
+
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsHello::kCount)> kTlsHelloNames =
+    {"ok", "not_tls", "malformed", "too_large", "timeout", "closed"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsRoute::kCount)> kTlsRouteNames =
+    {"grpc", "gateway"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsRefusal::kCount)>
+    kTlsRefusalNames = {"version", "not_configured"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsHandshake::kCount)>
+    kTlsHandshakeNames = {"ok", "failed", "timeout"};
 
 void Header(std::string& out, const Family& f) { AppendHeader(out, f.name, f.type, f.help); }
 
@@ -336,6 +362,14 @@ void Metrics::Render(std::string& out) const {
   line(kHttp2KeptOpen.name, http2_kept_open.Value());
   RenderEnum(out, kHttp2KeptStreams, "kind", http2_kept_streams, kKeptStreamNames);
   RenderEnum(out, kHttp2KeptCloses, "reason", http2_kept_closes, kKeptCloseNames);
+  RenderEnum(out, kTlsHellos, "result", tls_client_hellos, kTlsHelloNames);
+  RenderEnum(out, kTlsConnections, "route", tls_connections, kTlsRouteNames);
+  RenderEnum(out, kTlsRefused, "reason", tls_refused, kTlsRefusalNames);
+  RenderEnum(out, kTlsHandshakes, "result", tls_handshakes, kTlsHandshakeNames);
+  Header(out, kTlsHandshakeDuration);
+  tls_handshake_duration.Render(out, kTlsHandshakeDuration.name);
+  Header(out, kTlsExpiry);
+  line(kTlsExpiry.name, tls_certificate_expiry.Value());
   Header(out, kMemoryLimit);
   line(kMemoryLimit.name, memory_limit_bytes.Value());
   Header(out, kMemoryDegraded);

@@ -95,6 +95,12 @@ enum class KeptReason { kFirstRequest, kRoutePerRequest, kCount };
 enum class KeptStream { kGrpc, kHttp, kReset, kCount };
 // How a kept connection ended other than cleanly.
 enum class KeptClose { kProtocolError, kIdle, kWriteTimeout, kCount };
+// TLS on the listening port (tls/): how its ClientHello read, where the connection went, why one
+// was refused, and how the handshakes the gateway runs itself ended.
+enum class TlsHello { kOk, kNotTls, kMalformed, kTooLarge, kTimeout, kClosed, kCount };
+enum class TlsRoute { kGrpc, kGateway, kCount };
+enum class TlsRefusal { kVersion, kNotConfigured, kCount };
+enum class TlsHandshake { kOk, kFailed, kTimeout, kCount };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 // The http_version label of calls on gRPC paths: "1.x" (HTTP/1.0 and 1.1) or "2".
@@ -166,6 +172,12 @@ class Metrics {
   Gauge http2_kept_open;
   EnumCounter<KeptStream> http2_kept_streams;
   EnumCounter<KeptClose> http2_kept_closes;
+  EnumCounter<TlsHello> tls_client_hellos;
+  EnumCounter<TlsRoute> tls_connections;
+  EnumCounter<TlsRefusal> tls_refused;
+  EnumCounter<TlsHandshake> tls_handshakes;
+  Histogram tls_handshake_duration;
+  Gauge tls_certificate_expiry;  // the leaf's notAfter, Unix seconds; 0 without TLS
   Gauge memory_limit_bytes;
   Gauge memory_degraded;
   Counter memory_trims;

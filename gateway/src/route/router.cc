@@ -76,10 +76,11 @@ Decision Decide(const RouteRequestFacts& request, const RouterState& state) {
       // The common legacy call, POST over HTTP/1.1 to a registered method, has its answer
       // serialised once at start-up.
       if (d.route.method_index >= 0 && line.verb == http::verb::post && line.version == 11 &&
+          !request.tls &&
           static_cast<std::size_t>(d.route.method_index) < state.reject_wire.size()) {
         d.wire = &state.reject_wire[d.route.method_index];
       } else {
-        d.response = UpgradeRequired(line, d.route, state.methods);
+        d.response = UpgradeRequired(line, d.route, state.methods, request.tls);
       }
       return d;
     }

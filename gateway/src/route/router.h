@@ -23,6 +23,7 @@ struct RouteRequestFacts {
   std::string_view content_type;  // as sent; empty when absent
   bool body_complete = true;      // false when the body was over --max-body-bytes
   bool upgrade = false;           // the request asked to switch protocols
+  bool tls = false;               // it came over TLS the gateway terminated
 };
 
 // The state a decision may read. `policy` is the one snapshot this request sees (nullptr when

@@ -1,0 +1,209 @@
+#include "tls/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include <fmt/format.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include "tls/client_hello.h"
+
+namespace h2gate {
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using Bio = std::unique_ptr<BIO, BioFree>;
+using Cert = std::unique_ptr<X509, X509Free>;
+using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
+
+Bio MemoryBio(const std::string& pem) {
+  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// The first OpenSSL error on this thread, for a message; the queue is cleared.
+std::string OpenSslError() {
+  char text[256] = "unknown error";
+  if (const unsigned long e = ERR_get_error()) ERR_error_string_n(e, text, sizeof text);
+  ERR_clear_error();
+  return text;
+}
+
+bool ReadFile(std::string_view flag, const std::string& path, std::string* out,
+              std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = fmt::format("--{}={}: cannot read it: {}", flag, path, std::strerror(errno));
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  *out = text.str();
+  return true;
+}
+
+// Every certificate in a PEM text; none if it holds none (or anything but certificates first).
+std::vector<Cert> Certificates(const std::string& pem) {
+  std::vector<Cert> certs;
+  const Bio bio = MemoryBio(pem);
+  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(x);
+  ERR_clear_error();  // the end of the text reads as an error
+  return certs;
+}
+
+std::int64_t NotAfter(const X509* cert) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+}  // namespace
+
+std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string* error) {
+  if (o.tls_cert.empty() && o.tls_key.empty()) {
+    if (!o.tls_client_ca.empty()) *error = "--tls-client-ca needs --tls-cert and --tls-key";
+    return nullptr;
+  }
+  if (o.tls_cert.empty() || o.tls_key.empty()) {
+    *error = o.tls_cert.empty() ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key";
+    return nullptr;
+  }
+  if (o.tls_client_auth != "off" && o.tls_client_ca.empty()) {
+    *error = fmt::format("--tls-client-auth={} needs --tls-client-ca", o.tls_client_auth);
+    return nullptr;
+  }
+  std::shared_ptr<TlsContext> t(new TlsContext());
+  if (!ReadFile("tls-cert", o.tls_cert, &t->cert_pem_, error) ||
+      !ReadFile("tls-key", o.tls_key, &t->key_pem_, error) ||
+      (!o.tls_client_ca.empty() &&
+       !ReadFile("tls-client-ca", o.tls_client_ca, &t->client_ca_pem_, error))) {
+    return nullptr;
+  }
+  const std::vector<Cert> chain = Certificates(t->cert_pem_);
+  if (chain.empty()) {
+    *error = fmt::format("--tls-cert={}: no PEM certificate in it", o.tls_cert);
+    return nullptr;
+  }
+  const Bio key_bio = MemoryBio(t->key_pem_);
+  const Key key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    *error = fmt::format("--tls-key={}: no PEM private key in it ({})", o.tls_key, OpenSslError());
+    return nullptr;
+  }
+  if (X509_check_private_key(chain.front().get(), key.get()) != 1) {
+    ERR_clear_error();
+    *error = fmt::format("--tls-key={} does not match the certificate of --tls-cert={}", o.tls_key,
+                         o.tls_cert);
+    return nullptr;
+  }
+  if (!o.tls_client_ca.empty() && Certificates(t->client_ca_pem_).empty()) {
+    *error = fmt::format("--tls-client-ca={}: no PEM certificate in it", o.tls_client_ca);
+    return nullptr;
+  }
+  t->not_after_ = NotAfter(chain.front().get());
+  t->min_version_ = o.tls_min_version == "1.3" ? 0x0304 : 0x0303;
+  t->client_auth_ = o.tls_client_auth;
+
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native,
+                                t->min_version_ == 0x0304 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain(boost::asio::buffer(t->cert_pem_), ec);
+  if (!ec) ctx->use_private_key(boost::asio::buffer(t->key_pem_), ssl::context::pem, ec);
+  if (ec) {
+    *error = fmt::format("--tls-cert={} / --tls-key={}: OpenSSL refused them: {}", o.tls_cert,
+                         o.tls_key, ec.message());
+    return nullptr;
+  }
+  if (!o.tls_client_ca.empty()) {
+    ctx->add_certificate_authority(boost::asio::buffer(t->client_ca_pem_), ec);
+    if (ec) {
+      *error = fmt::format("--tls-client-ca={}: {}", o.tls_client_ca, ec.message());
+      return nullptr;
+    }
+    // The CertificateRequest names them, so a client with several certificates picks the one.
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    for (const Cert& ca : Certificates(t->client_ca_pem_)) {
+      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca.get())));
+    }
+    SSL_CTX_set_client_CA_list(native, names);
+  }
+  if (o.tls_client_auth == "require") {
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  } else if (o.tls_client_auth == "request") {
+    ctx->set_verify_mode(ssl::verify_peer);
+  }
+  // The gateway's own sessions speak HTTP/1.1: it is chosen when offered; a client that offers
+  // neither it nor anything else goes on without ALPN (RFC 7301 3.2 allows either).
+  SSL_CTX_set_alpn_select_cb(
+      native,
+      [](SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+         unsigned int in_len, void*) -> int {
+        static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        unsigned char* selected = nullptr;
+        if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof kHttp11, in, in_len) !=
+            OPENSSL_NPN_NEGOTIATED) {
+          return SSL_TLSEXT_ERR_NOACK;
+        }
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+      },
+      nullptr);
+  t->ssl_ = std::move(ctx);
+  return t;
+}
+
+std::shared_ptr<grpc::ServerCredentials> TlsContext::GrpcCredentials() const {
+  using grpc::experimental::IdentityKeyCertPair;
+  using grpc::experimental::StaticDataCertificateProvider;
+  const std::vector<IdentityKeyCertPair> identity = {{key_pem_, cert_pem_}};
+  auto provider = client_ca_pem_.empty()
+                      ? std::make_shared<StaticDataCertificateProvider>(identity)
+                      : std::make_shared<StaticDataCertificateProvider>(client_ca_pem_, identity);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!client_ca_pem_.empty()) options.watch_root_certs();
+  if (client_auth_ == "require") {
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else if (client_auth_ == "request") {
+    options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+bool IsGrpcClientHello(const ClientHelloInfo& hello) {
+  return (hello.Offers("h2") || hello.Offers("grpc-exp")) && !hello.Offers("http/1.1");
+}
+
+std::string_view ProtocolVersionAlert() {
+  // Record: alert (21), version 3.1 (readable by every client that sent a hello), length 2;
+  // alert: fatal (2), protocol_version (70).
+  static constexpr char kAlert[] = {21, 3, 1, 0, 2, 2, 70};
+  return {kAlert, sizeof kAlert};
+}
+
+}  // namespace h2gate

@@ -1,0 +1,51 @@
+// The gateway's TLS material: the certificate chain, key and client CAs named by the --tls-*
+// flags, read and checked once, and the two places that use them: the OpenSSL context of the
+// connections the gateway terminates itself, and the credentials of gRPC's TLS acceptor, which
+// runs its own handshake on the connections handed to it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/security/server_credentials.h>
+#include <boost/asio/ssl/context.hpp>
+
+#include "h2gate/gateway.h"
+
+namespace h2gate {
+
+class TlsContext {
+ public:
+  // Null when TLS is not configured (no --tls-cert and no --tls-key). Otherwise the material,
+  // or null with `*error` naming the flag and the file that is wrong.
+  static std::shared_ptr<const TlsContext> Load(const Options& options, std::string* error);
+
+  boost::asio::ssl::context& ssl() const { return *ssl_; }
+  std::shared_ptr<grpc::ServerCredentials> GrpcCredentials() const;
+
+  std::int64_t not_after() const { return not_after_; }  // the leaf's, in Unix seconds
+  // The oldest version a ClientHello may offer at most (0x0303 TLS 1.2, 0x0304 TLS 1.3).
+  std::uint16_t min_version() const { return min_version_; }
+
+ private:
+  TlsContext() = default;
+
+  std::string cert_pem_, key_pem_, client_ca_pem_;
+  std::string client_auth_;
+  std::unique_ptr<boost::asio::ssl::context> ssl_;
+  std::int64_t not_after_ = 0;
+  std::uint16_t min_version_ = 0x0303;
+};
+
+// Where a ClientHello goes: gRPC takes it when it offers h2 (or the grpc-exp that gRPC 1.51's
+// own clients put first) and not http/1.1, as every gRPC stack does: a client that also offers
+// http/1.1 (browsers, curl, .NET Core 3's HttpClient) is answered by the gateway.
+struct ClientHelloInfo;
+bool IsGrpcClientHello(const ClientHelloInfo& hello);
+
+// The TLS alert record that refuses a ClientHello whose versions are all too old
+// (protocol_version, RFC 8446 6.2), in the record version the client can read.
+std::string_view ProtocolVersionAlert();
+
+}  // namespace h2gate

@@ -1,0 +1,575 @@
+// TLS on the one port, with real clients and a throwaway CA: a ClientHello offering h2 (and not
+// http/1.1) is handed to gRPC, which runs the handshake (gRPC C++, grpcio, openssl s_client);
+// any other is terminated by the gateway, which answers HTTP/1.1 (curl, s_client). Version
+// floors, bad files at start-up, slow and broken ClientHellos, each counted in /metrics.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <thread>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "support/fixture.h"
+#include "support/net.h"
+#include "support/process.h"
+#include "support/test_certs.h"
+
+namespace h2gate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using echo::v1::EchoRequest;
+using echo::v1::EchoResponse;
+
+const std::string kJson = "{\"message\":\"hi\"}";
+
+std::string Series(std::string_view family, std::string_view label, std::string_view value) {
+  return std::string(family) + "{" + std::string(label) + "=\"" + std::string(value) + "\"}";
+}
+std::string Route(std::string_view route) {
+  return Series("h2gate_tls_connections_total", "route", route);
+}
+std::string Hellos(std::string_view result) {
+  return Series("h2gate_tls_client_hellos_total", "result", result);
+}
+std::string Handshakes(std::string_view result) {
+  return Series("h2gate_tls_handshakes_total", "result", result);
+}
+const std::string kRefusedVersion = Series("h2gate_tls_refused_total", "reason", "version");
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The ClientHello Python's ssl module (OpenSSL 3.0) sends to "localhost", offering `alpn`
+// (comma-separated; empty: no ALPN extension). TLS 1.2 at most and one cipher suite keep it near
+// 150 bytes: a default TLS 1.3 hello is about 520, too long to send a byte every 20 ms.
+std::string PythonClientHello(const std::string& alpn) {
+  static constexpr char kScript[] = R"(import ssl, sys
+ctx = ssl.create_default_context()
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.set_ciphers('ECDHE-ECDSA-AES128-GCM-SHA256')
+if sys.argv[1]:
+    ctx.set_alpn_protocols(sys.argv[1].split(','))
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(incoming, outgoing, server_hostname='localhost')
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+print(outgoing.read().hex())
+)";
+  const auto r = RunProcess({"/usr/bin/python3", "-c", kScript, alpn}, 10s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::string bytes;
+  for (std::size_t i = 0; i + 1 < r.output.size() && std::isxdigit(r.output[i]); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(r.output.substr(i, 2), nullptr, 16)));
+  }
+  EXPECT_GT(bytes.size(), 100u) << r.output;
+  EXPECT_EQ(bytes.substr(0, 2), "\x16\x03");
+  return bytes;
+}
+
+void NoDelay(RawClient& c) {
+  const int one = 1;
+  setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// A curl exchange over https: curl's -i output split into the response and the HTTP version.
+struct CurlResult {
+  int exit_code = -1;
+  std::string response;      // status line, headers and body
+  std::string http_version;  // curl's %{http_version}: "1.1", "2"
+  std::string output;        // everything, for failure messages
+};
+
+class Tls : public GatewayTest {
+ public:
+  static void SetUpTestSuite() { certs_ = new TestCerts(MakeTestCerts()); }
+  static void TearDownTestSuite() {
+    RemoveTestCerts(*certs_);
+    delete certs_;
+    certs_ = nullptr;
+  }
+
+ protected:
+  void SetUp() override { StartTls(TlsOptions()); }
+
+  static const TestCerts& certs() { return *certs_; }
+  static Options TlsOptions() {
+    Options o = TestOptions();
+    o.tls_cert = certs().server_cert;
+    o.tls_key = certs().server_key;
+    return o;
+  }
+  void StartTls(Options options) {
+    ASSERT_FALSE(certs().server_cert.empty()) << "no test certificates";
+    StartGateway(std::move(options));
+  }
+
+  std::shared_ptr<grpc::Channel> TlsChannel(bool client_certificate = false) const {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = certs().ca_pem();
+    if (client_certificate) {
+      ssl.pem_private_key = ReadFile(certs().client_key);
+      ssl.pem_cert_chain = ReadFile(certs().client_cert);
+    }
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
+    return grpc::CreateCustomChannel(Address(), grpc::SslCredentials(ssl), args);
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout = 5s) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+    return ctx;
+  }
+
+  static grpc::Status CallEcho(const std::shared_ptr<grpc::Channel>& channel,
+                               const std::string& message, std::chrono::milliseconds timeout = 5s) {
+    EchoRequest req;
+    req.set_message(message);
+    EchoResponse resp;
+    const grpc::Status status =
+        echo::v1::Echo::NewStub(channel)->Echo(Ctx(timeout).get(), req, &resp);
+    if (status.ok() && resp.message() != message) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "echoed " + resp.message());
+    }
+    return status;
+  }
+
+  // curl https://localhost:PORT`path`, trusting the test CA; `flags` go before the URL.
+  CurlResult Curl(const std::string& path, std::vector<std::string> flags = {},
+                  bool trust_ca = true) const {
+    const std::string port = std::to_string(port_);
+    std::vector<std::string> argv = {"curl",
+                                     "-sS",
+                                     "-i",
+                                     "--max-time",
+                                     "5",
+                                     "--resolve",
+                                     "localhost:" + port + ":127.0.0.1",
+                                     "-w",
+                                     "\nhttp_version=%{http_version}\n"};
+    if (trust_ca) {
+      argv.push_back("--cacert");
+      argv.push_back(certs().ca_cert);
+    }
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("https://localhost:" + port + path);
+    const ProcessResult r = RunProcess(argv, 10s);
+    CurlResult c;
+    c.exit_code = r.exit_code;
+    c.output = r.output;
+    const auto mark = r.output.rfind("\nhttp_version=");
+    if (mark != std::string::npos) {
+      c.response = r.output.substr(0, mark);
+      c.http_version = r.output.substr(mark + 14);
+      c.http_version.erase(c.http_version.find_last_not_of("\r\n") + 1);
+    }
+    return c;
+  }
+
+  CurlResult CurlPostJson(std::vector<std::string> flags = {}) const {
+    flags.insert(flags.end(), {"-X", "POST", "-H", "Content-Type: application/json", "-d", kJson});
+    return Curl("/echo.v1.Echo/Echo", flags);
+  }
+
+  // openssl s_client to the gateway, verifying against the test CA. Its stdin is closed at once:
+  // it completes the handshake, prints the session and quits. Bounded at 5 s.
+  ProcessResult SClient(const std::vector<std::string>& flags) const {
+    std::vector<std::string> argv = {"openssl",     "s_client",  "-connect",
+                                     Address(),     "-CAfile",   certs().ca_cert,
+                                     "-servername", "localhost", "-verify_return_error"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return RunProcess(argv, 5s);
+  }
+
+  // Some counters move just after the client has seen the outcome (an alert, a close): the
+  // value once it is `want`, or the last one read when 3 s have passed.
+  double Eventually(const std::string& series, double want) {
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    double v = MetricValue(Metrics(), series);
+    while (v != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+      v = MetricValue(Metrics(), series);
+    }
+    return v;
+  }
+
+  inline static TestCerts* certs_ = nullptr;
+};
+
+// "New, TLSv1.3, Cipher is ..." is printed once a handshake is done; "Cipher is (NONE)" and the
+// "Verify return code" line also appear when it fails, so neither alone proves success.
+bool Handshook(const ProcessResult& r) {
+  return r.exit_code == 0 && r.output.find("New, TLSv1.") != std::string::npos &&
+         r.output.find("Verify return code: 0 (ok)") != std::string::npos;
+}
+
+TEST_F(Tls, GrpcCppClientCallsEchoAndHealthOverTls) {
+  auto channel = TlsChannel();
+  const grpc::Status echo = CallEcho(channel, "over tls");
+  ASSERT_TRUE(echo.ok()) << echo.error_code() << " " << echo.error_message();
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  const grpc::Status checked = health->Check(Ctx().get(), req, &resp);
+  ASSERT_TRUE(checked.ok()) << checked.error_message();
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // Cleartext gRPC on the same port is untouched.
+  const grpc::Status plain = CallEcho(NewChannel(), "plaintext");
+  EXPECT_TRUE(plain.ok()) << plain.error_message();
+
+  const std::string m = Metrics();
+  EXPECT_GE(MetricValue(m, Route("grpc")), 1) << m;
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 0);
+  EXPECT_GE(MetricValue(m, Hellos("ok")), 1);
+  EXPECT_GE(MetricValue(m, "h2gate_connections_total{protocol=\"tls\"}"), 1);
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 0) << "gRPC ran the handshake, not the gateway";
+}
+
+TEST_F(Tls, PythonGrpcioOverTls) {
+  const auto r = RunProcess({"/usr/bin/python3", SourceDir() + "/tests/python/echo_client.py",
+                             BinaryDir() + "/tests/python", Address(), certs().ca_cert},
+                            30s);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("echo ok: hello over tls"), std::string::npos) << r.output;
+  EXPECT_GE(MetricValue(Metrics(), Route("grpc")), 1);
+}
+
+// curl --http1.1 offers ALPN http/1.1: the gateway terminates TLS and answers the 426, which
+// points at HTTP/2 over TLS (ALPN h2), not h2c.
+TEST_F(Tls, CurlHttp11PostGets426PointingAtHttp2) {
+  const CurlResult c = CurlPostJson({"--http1.1"});
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(c.http_version, "1.1") << c.output;
+  const std::string& out = c.response;
+  EXPECT_EQ(out.rfind("HTTP/1.1 426 Upgrade Required\r\n", 0), 0u) << out;
+  EXPECT_NE(out.find("\r\nUpgrade: HTTP/2.0\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("h2c"), std::string::npos) << "h2c is for cleartext only:\n" << out;
+  EXPECT_NE(out.find("\r\nContent-Type: application/json\r\n"), std::string::npos) << out;
+  const std::string body = BodyOf(out);
+  const auto json = ParseJson(body);
+  EXPECT_EQ(json.fields().at("code").number_value(), 9) << body;  // FAILED_PRECONDITION
+  EXPECT_NE(body.find("h2"), std::string::npos) << body;
+  EXPECT_NE(Lower(body).find("alpn"), std::string::npos) << body;
+
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 1) << m;
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0);
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 1);
+  EXPECT_EQ(MetricValue(m, Hellos("ok")), 1);
+}
+
+// Without a flag curl offers h2 and http/1.1: not a gRPC client's offer, so the gateway
+// terminates TLS and selects http/1.1.
+TEST_F(Tls, CurlDefaultAlpnIsAnsweredOverHttp11) {
+  const CurlResult c = CurlPostJson();
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(c.http_version, "1.1") << c.output;
+  EXPECT_EQ(c.response.rfind("HTTP/1.1 426 Upgrade Required\r\n", 0), 0u) << c.response;
+  EXPECT_NE(c.response.find("\r\nUpgrade: HTTP/2.0\r\n"), std::string::npos) << c.response;
+  EXPECT_EQ(MetricValue(Metrics(), Route("gateway")), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Route("grpc")), 0);
+}
+
+TEST_F(Tls, HealthzAndMetricsOverHttps) {
+  const CurlResult health = Curl("/healthz");
+  ASSERT_EQ(health.exit_code, 0) << health.output;
+  EXPECT_EQ(StatusOf(health.response), 200) << health.response;
+  EXPECT_EQ(BodyOf(health.response), "{\"status\":\"alive\"}\n");
+  const CurlResult metrics = Curl("/metrics", {"--http1.1"});
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.output;
+  EXPECT_EQ(StatusOf(metrics.response), 200) << metrics.response;
+  // Scraped over TLS: this connection is already counted when the page is rendered.
+  EXPECT_GE(MetricValue(BodyOf(metrics.response), Route("gateway")), 1) << metrics.response;
+
+  const std::string m = Metrics();  // cleartext: counts no TLS connection
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 2) << m;
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 2);
+  EXPECT_EQ(MetricValue(m, Handshakes("failed")), 0);
+  EXPECT_GE(MetricValue(m, "h2gate_connections_total{protocol=\"tls\"}"), 2);
+  // The leaf was made with -days 1 moments ago.
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_NEAR(MetricValue(m, "h2gate_tls_certificate_expiry_timestamp_seconds"), now + 86400, 600)
+      << m;
+}
+
+// The ALPN offer decides who runs the handshake; s_client shows what was selected.
+TEST_F(Tls, OpensslAlpnDecidesWhoHandshakes) {
+  const auto h2 = SClient({"-alpn", "h2"});
+  EXPECT_TRUE(Handshook(h2)) << h2.output;
+  EXPECT_NE(h2.output.find("ALPN protocol: h2\n"), std::string::npos) << h2.output;
+  EXPECT_EQ(Eventually(Route("grpc"), 1), 1);
+
+  const auto http1 = SClient({"-alpn", "http/1.1"});
+  EXPECT_TRUE(Handshook(http1)) << http1.output;
+  EXPECT_NE(http1.output.find("ALPN protocol: http/1.1\n"), std::string::npos) << http1.output;
+
+  const auto none = SClient({});
+  EXPECT_TRUE(Handshook(none)) << none.output;
+  EXPECT_NE(none.output.find("No ALPN negotiated"), std::string::npos) << none.output;
+
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 1) << m;
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 2);
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 2);
+  EXPECT_EQ(MetricValue(m, Hellos("ok")), 3);
+}
+
+// A client that does not trust the certificate aborts the handshake with an alert.
+TEST_F(Tls, UntrustedCertificateIsAFailedHandshake) {
+  const CurlResult c = Curl("/healthz", {}, /*trust_ca=*/false);
+  EXPECT_EQ(c.exit_code, 60) << c.output;  // CURLE_PEER_FAILED_VERIFICATION
+  EXPECT_EQ(Eventually(Handshakes("failed"), 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Handshakes("ok")), 0);
+}
+
+// The default floor is TLS 1.2: a TLS 1.1 ClientHello (OpenSSL 3.0 sends one only at security
+// level 0) is refused with an alert before any handshake, whatever its ALPN.
+TEST_F(Tls, Tls11IsRefusedUnderTheDefaultFloor) {
+  const auto plain = SClient({"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"});
+  EXPECT_NE(plain.exit_code, 0) << plain.output;
+  EXPECT_FALSE(Handshook(plain)) << plain.output;
+  EXPECT_NE(plain.output.find("alert"), std::string::npos) << plain.output;
+  const auto h2 = SClient({"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-alpn", "h2"});
+  EXPECT_NE(h2.exit_code, 0) << h2.output;
+  EXPECT_FALSE(Handshook(h2)) << h2.output;
+  EXPECT_EQ(Eventually(kRefusedVersion, 2), 2);
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0) << m;
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 0);
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 0);
+}
+
+class TlsMin13 : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.tls_min_version = "1.3";
+    StartTls(o);
+  }
+};
+
+// With --tls-min-version=1.3 a TLS 1.2 gRPC-style hello is refused by the gateway: gRPC, which
+// would accept 1.2, never sees it.
+TEST_F(TlsMin13, Tls12IsRefusedAndTls13Served) {
+  const auto old = SClient({"-tls1_2", "-alpn", "h2"});
+  EXPECT_NE(old.exit_code, 0) << old.output;
+  EXPECT_FALSE(Handshook(old)) << old.output;
+  EXPECT_EQ(old.output.find("ALPN protocol: h2"), std::string::npos) << old.output;
+  EXPECT_NE(old.output.find("alert"), std::string::npos) << old.output;
+  EXPECT_EQ(Eventually(kRefusedVersion, 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Route("grpc")), 0);
+
+  const auto current = SClient({"-tls1_3", "-alpn", "h2"});
+  EXPECT_TRUE(Handshook(current)) << current.output;
+  EXPECT_NE(current.output.find("New, TLSv1.3,"), std::string::npos) << current.output;
+  EXPECT_NE(current.output.find("ALPN protocol: h2\n"), std::string::npos) << current.output;
+  EXPECT_EQ(Eventually(Route("grpc"), 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), kRefusedVersion), 1);
+}
+
+class TlsRequire : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.tls_client_auth = "require";
+    o.tls_client_ca = certs().ca_cert;
+    StartTls(o);
+  }
+};
+
+TEST_F(TlsRequire, GrpcClientWithCertificateIsServed) {
+  const grpc::Status s = CallEcho(TlsChannel(/*client_certificate=*/true), "mutual");
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_GE(MetricValue(Metrics(), Route("grpc")), 1);
+}
+
+TEST_F(TlsRequire, GrpcClientWithoutCertificateFails) {
+  const grpc::Status s = CallEcho(TlsChannel(/*client_certificate=*/false), "anonymous", 2s);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      << s.error_code() << " " << s.error_message();
+  // And a certificate from the same CA still gets in.
+  EXPECT_TRUE(CallEcho(TlsChannel(true), "after").ok());
+}
+
+class TlsRequest : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.tls_client_auth = "request";
+    o.tls_client_ca = certs().ca_cert;
+    StartTls(o);
+  }
+};
+
+// "request" asks for a certificate but serves callers without one.
+TEST_F(TlsRequest, GrpcClientsWithAndWithoutCertificateAreServed) {
+  const grpc::Status without = CallEcho(TlsChannel(false), "anonymous");
+  EXPECT_TRUE(without.ok()) << without.error_message();
+  const grpc::Status with = CallEcho(TlsChannel(true), "mutual");
+  EXPECT_TRUE(with.ok()) << with.error_message();
+}
+
+// Bad files fail Start() with the flag and the path in the error.
+class TlsStartup : public Tls {
+ protected:
+  void SetUp() override { ASSERT_FALSE(certs().server_cert.empty()) << "no test certificates"; }
+};
+
+TEST_F(TlsStartup, BadFilesFailStartNamingTheFlagAndThePath) {
+  const std::string garbage =
+      WriteTestFile(certs(), "garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 !!\n");
+  const std::string absent = certs().dir + "/absent.pem";
+  const std::string other_key = MakeMismatchedKey(certs());
+  ASSERT_FALSE(garbage.empty());
+  ASSERT_FALSE(other_key.empty());
+  struct Row {
+    std::string what, cert, key, flag, path;
+  };
+  for (const Row& row : std::vector<Row>{
+           {"garbage cert", garbage, certs().server_key, "--tls-cert", garbage},
+           {"unreadable cert", absent, certs().server_key, "--tls-cert", absent},
+           {"garbage key", certs().server_cert, garbage, "--tls-key", garbage},
+           {"key of another cert", certs().server_cert, other_key, "--tls-key", other_key},
+       }) {
+    Options o = TestOptions();
+    o.tls_cert = row.cert;
+    o.tls_key = row.key;
+    Gateway gateway(o);
+    gateway.RegisterService(&service_);
+    std::string error;
+    EXPECT_FALSE(gateway.Start(&error)) << row.what;
+    EXPECT_NE(error.find(row.flag), std::string::npos) << row.what << ": " << error;
+    EXPECT_NE(error.find(row.path), std::string::npos) << row.what << ": " << error;
+  }
+}
+
+// A long sniff deadline: the ClientHello below takes about 3 s to arrive.
+class TlsSlowHello : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.sniff_timeout = 5s;
+    StartTls(o);
+  }
+  // Sends a real ClientHello a byte every 20 ms; returns what the server sent back.
+  std::string DribbleHello(const std::string& alpn) {
+    const std::string hello = PythonClientHello(alpn);
+    EXPECT_LT(hello.size(), 200u) << "too long to dribble within the test's budget";
+    RawClient c(port_);
+    EXPECT_TRUE(c.connected());
+    NoDelay(c);  // one byte per segment, not what Nagle gathers while an ACK is delayed
+    for (const char byte : hello) {
+      if (!c.Send(std::string_view(&byte, 1))) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return c.ReadAtLeast(3, 3s);
+  }
+};
+
+// Offering h2: the gateway must hand over every byte it read while waiting, or gRPC's
+// handshake never starts.
+TEST_F(TlsSlowHello, HelloByteByByteReachesGrpcHandshake) {
+  const std::string back = DribbleHello("h2");
+  ASSERT_GE(back.size(), 3u);
+  EXPECT_EQ(back.substr(0, 3), std::string("\x16\x03\x03", 3));  // ServerHello's record, TLS 1.2
+  EXPECT_EQ(Eventually(Route("grpc"), 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Hellos("ok")), 1);
+}
+
+TEST_F(TlsSlowHello, HelloByteByByteReachesGatewayHandshake) {
+  const std::string back = DribbleHello("");
+  ASSERT_GE(back.size(), 3u);
+  EXPECT_EQ(back.substr(0, 3), std::string("\x16\x03\x03", 3));
+  EXPECT_EQ(Eventually(Route("gateway"), 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Hellos("ok")), 1);
+}
+
+// Bytes that start as a TLS handshake record and then break the rules: closed, each counted.
+TEST_F(Tls, BrokenClientHellosAreClosedAndCounted) {
+  struct Row {
+    std::string what, bytes;
+  };
+  for (const Row& row : std::vector<Row>{
+           {"garbage after a record header",
+            std::string("\x16\x03\x01\x00\x40", 5) + std::string(64, '\xff')},
+           {"a record of length 0", std::string("\x16\x03\x01\x00\x00", 5)},
+       }) {
+    RawClient c(port_);
+    ASSERT_TRUE(c.connected());
+    c.Send(row.bytes);
+    EXPECT_TRUE(c.WaitClosed(3s)) << row.what;
+  }
+  // A ClientHello claiming 65537 bytes: refused as soon as its length is read.
+  RawClient big(port_);
+  big.Send(std::string("\x16\x03\x01\x00\x04\x01\x01\x00\x01", 9));
+  EXPECT_TRUE(big.WaitClosed(3s));
+
+  EXPECT_EQ(Eventually(Hellos("malformed"), 2), 2);
+  EXPECT_EQ(Eventually(Hellos("too_large"), 1), 1);
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, Hellos("ok")), 0) << m;
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0);
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 0);
+}
+
+// Short deadlines: a ClientHello that stops half-way, and a handshake that stalls.
+class TlsDeadlines : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.tls_handshake_timeout = 1s;  // TestOptions' sniff_timeout is 500 ms
+    StartTls(o);
+  }
+};
+
+TEST_F(TlsDeadlines, HelloCutShortIsTimedOutOrClosedAndCounted) {
+  const std::string hello = PythonClientHello("h2");
+  {
+    RawClient silent(port_);
+    ASSERT_TRUE(silent.connected());
+    silent.Send(hello.substr(0, 40));
+    EXPECT_TRUE(silent.WaitClosed(4s)) << "a hello that never finishes holds the connection";
+  }
+  EXPECT_EQ(Eventually(Hellos("timeout"), 1), 1);
+  {
+    RawClient gone(port_);
+    ASSERT_TRUE(gone.connected());
+    gone.Send(hello.substr(0, 40));
+    std::this_thread::sleep_for(100ms);
+  }  // closed by the client before the hello is whole
+  EXPECT_EQ(Eventually(Hellos("closed"), 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Route("grpc")), 0);
+}
+
+// A whole ClientHello, then nothing: the gateway's handshake answers and is cut after
+// --tls-handshake-timeout.
+TEST_F(TlsDeadlines, StalledHandshakeIsCutAndCounted) {
+  RawClient c(port_);
+  ASSERT_TRUE(c.connected());
+  c.Send(PythonClientHello(""));
+  bool closed = false;
+  const std::string back = c.ReadUntilClose(4s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(back.substr(0, 2), "\x16\x03");  // the ServerHello went out before the deadline
+  EXPECT_EQ(Eventually(Handshakes("timeout"), 1), 1);
+  EXPECT_EQ(MetricValue(Metrics(), Handshakes("ok")), 0);
+  EXPECT_EQ(MetricValue(Metrics(), Route("gateway")), 1);
+}
+
+}  // namespace
+}  // namespace h2gate::testing
