@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -569,6 +571,102 @@ TEST_F(TlsDeadlines, StalledHandshakeIsCutAndCounted) {
   EXPECT_EQ(Eventually(Handshakes("timeout"), 1), 1);
   EXPECT_EQ(MetricValue(Metrics(), Handshakes("ok")), 0);
   EXPECT_EQ(MetricValue(Metrics(), Route("gateway")), 1);
+}
+
+// The certificate a handshake offering `alpn` is served: the PEM block s_client prints.
+std::string FirstPem(const std::string& text) {
+  const auto begin = text.find("-----BEGIN CERTIFICATE-----");
+  const std::string end_marker = "-----END CERTIFICATE-----";
+  const auto end = text.find(end_marker, begin);
+  if (begin == std::string::npos || end == std::string::npos) return "";
+  return text.substr(begin, end + end_marker.size() - begin);
+}
+
+// Files replaced the way Kubernetes does it (never half-written): a new file renamed over the old.
+void Replace(const std::string& path, const std::string& contents) {
+  const std::string next = path + ".next";
+  {
+    std::ofstream out(next, std::ios::binary | std::ios::trunc);
+    out << contents;
+  }
+  ASSERT_EQ(std::rename(next.c_str(), path.c_str()), 0) << path;
+}
+
+// Rotation: the certificate files change under a running gateway (--tls-reload-interval 100ms).
+class TlsRotation : public Tls {
+ protected:
+  void SetUp() override {
+    live_cert_ = WriteTestFile(certs(), "live.pem", ReadFile(certs().server_cert));
+    live_key_ = WriteTestFile(certs(), "live.key", ReadFile(certs().server_key));
+    Options o = TlsOptions();
+    o.tls_cert = live_cert_;
+    o.tls_key = live_key_;
+    o.tls_reload_interval = 100ms;
+    StartTls(o);
+  }
+  std::string Served(const std::string& alpn) const {
+    return FirstPem(SClient({"-alpn", alpn}).output);
+  }
+  // gRPC rereads its copies each second: its handshakes follow within a few.
+  bool ServedEventually(const std::string& alpn, const std::string& pem) const {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (Served(alpn) != pem) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(200ms);
+    }
+    return true;
+  }
+  std::string live_cert_, live_key_;
+};
+
+TEST_F(TlsRotation, NewFilesServeNewHandshakesWhileAStreamStaysUp) {
+  const std::string first = FirstPem(ReadFile(certs().server_cert));
+  const CertAndKey next = MakeServerCert(certs(), "rotated", 9);
+  ASSERT_FALSE(next.cert.empty());
+  const std::string second = FirstPem(ReadFile(next.cert));
+  ASSERT_NE(first, second);
+  EXPECT_EQ(Served("http/1.1"), first);
+  EXPECT_EQ(Served("h2"), first);
+
+  // A gRPC stream over TLS, up across the rotation.
+  auto stub = echo::v1::Echo::NewStub(TlsChannel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto stream = stub->BidiStream(&ctx);
+  EchoRequest req;
+  EchoResponse resp;
+  req.set_message("before");
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+
+  Replace(live_key_, ReadFile(next.key));
+  Replace(live_cert_, ReadFile(next.cert));
+  EXPECT_EQ(Eventually(Series("h2gate_tls_reloads_total", "result", "ok"), 1), 1);
+  EXPECT_TRUE(ServedEventually("http/1.1", second)) << "the gateway's handshakes";
+  EXPECT_TRUE(ServedEventually("h2", second)) << "gRPC's handshakes";
+
+  req.set_message("after");
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_EQ(resp.message(), "after");
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_GT(MetricValue(Metrics(), "h2gate_tls_certificate_expiry_timestamp_seconds"), 0);
+}
+
+TEST_F(TlsRotation, ABrokenPairIsRefusedAndTheOldCertificateStays) {
+  const std::string first = FirstPem(ReadFile(certs().server_cert));
+  // A key that does not match the certificate, then a key that is not PEM at all.
+  Replace(live_key_, ReadFile(MakeMismatchedKey(certs(), "stray.key")));
+  EXPECT_EQ(Eventually(Series("h2gate_tls_reloads_total", "result", "failed"), 1), 1);
+  Replace(live_key_, "not a key");
+  EXPECT_EQ(Eventually(Series("h2gate_tls_reloads_total", "result", "failed"), 2), 2);
+  EXPECT_EQ(MetricValue(Metrics(), Series("h2gate_tls_reloads_total", "result", "ok")), 0);
+  // Past gRPC's refresh: both sides still serve the first certificate, and gRPC calls work.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(Served("http/1.1"), first);
+  EXPECT_EQ(Served("h2"), first);
+  EXPECT_TRUE(CallEcho(TlsChannel(), "still served").ok());
 }
 
 }  // namespace

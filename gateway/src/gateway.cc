@@ -30,6 +30,7 @@
 #include "http1/http1_response.h"
 #include "obs/log.h"
 #include "tls/tls_context.h"
+#include "tls/tls_reloader.h"
 #include "version.h"
 
 namespace h2gate {
@@ -59,6 +60,9 @@ void BlockShutdownSignals() {
   const sigset_t set = ShutdownSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
+
+// gRPC rereads its copies of the TLS files this often: a reload reaches its handshakes within it.
+constexpr unsigned kGrpcTlsRefreshSeconds = 1;
 
 class Gateway::Impl {
  public:
@@ -119,6 +123,11 @@ class Gateway::Impl {
       *error = std::move(tls_error);
       return false;
     }
+    if (context->tls) {
+      shared_.tls.Set(context->tls);
+      grpc_tls_files_ = GrpcTlsFiles::Create(*context->tls, error);
+      if (!grpc_tls_files_) return false;
+    }
     // Bind first: a port in use fails start-up before gRPC spins up.
     if (!listener_.Bind(o.listen, error)) return false;
     if (o.admin_listen && !admin_.Bind(*o.admin_listen, error)) return false;
@@ -139,7 +148,7 @@ class Gateway::Impl {
     if (context->tls) {
       tls_acceptor = builder_.experimental().AddExternalConnectionAcceptor(
           grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
-          context->tls->GrpcCredentials());
+          grpc_tls_files_->Credentials(o.tls_client_auth, kGrpcTlsRefreshSeconds));
     }
     int direct_port = 0;
     if (o.direct_listen) {
@@ -189,6 +198,10 @@ class Gateway::Impl {
     listener_.Start();
     if (o.admin_listen) admin_.Start();
     memory_.Start();
+    if (grpc_tls_files_ && o.tls_reload_interval.count() > 0) {
+      tls_reloader_.emplace(io_, shared_, *grpc_tls_files_);
+      tls_reloader_->Start();
+    }
     threads_.reserve(o.io_threads);
     for (int i = 0; i < o.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 
@@ -338,7 +351,10 @@ class Gateway::Impl {
            std::chrono::steady_clock::now() < flush_by) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    net::post(io_, [this] { memory_.Stop(); });
+    net::post(io_, [this] {
+      memory_.Stop();
+      if (tls_reloader_) tls_reloader_->Stop();
+    });
     io_.stop();
     for (auto& t : threads_) t.join();
     spdlog::info("drained; exiting");
@@ -355,6 +371,10 @@ class Gateway::Impl {
   Listener listener_;
   Listener admin_;  // bound only with --admin-listen
   MemoryGuard memory_;
+  // With --tls-cert: the copies gRPC's TLS acceptor reads (they outlive the server), and what
+  // follows the files.
+  std::unique_ptr<GrpcTlsFiles> grpc_tls_files_;
+  std::optional<TlsReloader> tls_reloader_;
   grpc::ServerBuilder builder_;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors_;
   std::optional<GrpcHandoff> handoff_;

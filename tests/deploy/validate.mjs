@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Usage: node validate.mjs KUSTOMIZATION_DIR...
+// Usage: node validate.mjs [--tls] KUSTOMIZATION_DIR...
 // Renders each directory with kustomize, validates every object against its schema (strictly:
-// unknown fields fail), then checks what a schema cannot (lib/checks.mjs). Prints every
-// problem and one PASS/FAIL line per directory; exits 0 only if every directory passes.
+// unknown fields fail), then checks what a schema cannot (lib/checks.mjs). With --tls, every
+// container must also have TLS on (H2GATE_TLS_CERT and H2GATE_TLS_KEY). Prints every problem and
+// one PASS/FAIL line per directory; exits 0 only if every directory passes.
 import { render, chooseRenderer } from "./lib/render.mjs";
 import { validateObject } from "./lib/schema.mjs";
 import { checkAll } from "./lib/checks.mjs";
 
-export async function validateDir(dir, renderer) {
+export async function validateDir(dir, renderer, options = {}) {
   let objects;
   try {
     ({ objects } = render(dir, renderer));
@@ -18,19 +19,21 @@ export async function validateDir(dir, renderer) {
   for (const o of objects) {
     for (const p of await validateObject(o)) problems.push(`${o.kind ?? "?"}/${o.metadata?.name ?? "?"}: ${p}`);
   }
-  problems.push(...checkAll(objects));
+  problems.push(...checkAll(objects, options));
   return { objects, problems };
 }
 
-async function main(dirs) {
-  if (dirs.length === 0) {
-    console.error("usage: node validate.mjs KUSTOMIZATION_DIR...");
+async function main(args) {
+  const options = { tls: args.includes("--tls") };
+  const dirs = args.filter((a) => a !== "--tls");
+  if (dirs.length === 0 || dirs.some((d) => d.startsWith("-"))) {
+    console.error("usage: node validate.mjs [--tls] KUSTOMIZATION_DIR...");
     return 2;
   }
   const renderer = chooseRenderer();
   let failed = 0;
   for (const dir of dirs) {
-    const { objects, problems } = await validateDir(dir, renderer);
+    const { objects, problems } = await validateDir(dir, renderer, options);
     for (const p of problems) console.log(`  ${dir}: ${p}`);
     if (problems.length) {
       failed++;

@@ -113,6 +113,15 @@ TestCerts MakeTestCerts() {
   return c;
 }
 
+CertAndKey MakeServerCert(const TestCerts& certs, const std::string& name, int serial) {
+  const CertAndKey out{certs.dir + "/" + name + ".pem", certs.dir + "/" + name + ".key"};
+  if (NewKey(out.key) && SignedCert(certs, certs.dir + "/openssl.cnf", name, out.key,
+                                    "/CN=localhost", "server", serial)) {
+    return out;
+  }
+  return {};
+}
+
 std::string MakeMismatchedKey(const TestCerts& certs, const std::string& name) {
   const std::string path = certs.dir + "/" + name;
   return NewKey(path) ? path : "";

@@ -25,6 +25,14 @@ TestCerts MakeTestCerts();
 // tests with a key that does not belong to the cert. Empty, with a test failure, if it fails.
 std::string MakeMismatchedKey(const TestCerts& certs, const std::string& name = "other.key");
 
+// Another server certificate and key like server_cert's (same names, its own key and `serial`),
+// as certs.dir/NAME.pem and NAME.key: what a rotation installs. Empty paths, with a test failure,
+// if it fails.
+struct CertAndKey {
+  std::string cert, key;
+};
+CertAndKey MakeServerCert(const TestCerts& certs, const std::string& name, int serial);
+
 // Writes `contents` to certs.dir/name and returns the path (bad-file tests).
 std::string WriteTestFile(const TestCerts& certs, const std::string& name,
                           const std::string& contents);

@@ -359,6 +359,9 @@ const Flag kFlags[] = {
     H2GATE_DURATION_FLAG("tls-handshake-timeout", "H2GATE_TLS_HANDSHAKE_TIMEOUT",
                          tls_handshake_timeout,
                          "a TLS handshake must be done by then, the gateway's and gRPC's"),
+    H2GATE_DURATION_FLAG("tls-reload-interval", "H2GATE_TLS_RELOAD_INTERVAL", tls_reload_interval,
+                         "how often the --tls-* files are looked at; changed files that load "
+                         "replace the certificate without a restart; 0: never"),
     H2GATE_DURATION_FLAG("transcode-timeout", "H2GATE_TRANSCODE_TIMEOUT", transcode_timeout,
                          "deadline of a JSON call, and the most a grpc-timeout header may ask for"),
     {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",

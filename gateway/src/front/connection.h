@@ -19,6 +19,7 @@
 #include "obs/metrics.h"
 #include "policy/legacy_callers.h"
 #include "policy/policy.h"
+#include "tls/tls_store.h"
 
 namespace h2gate {
 
@@ -99,7 +100,8 @@ struct Context {
   // gRPC calls of kept HTTP/2 connections, on the same in-process channel.
   std::unique_ptr<grpc::GenericStub> grpc_stub;
   HandoffTarget* handoff = nullptr;  // owned by the gateway, which outlives every connection
-  // TLS (--tls-cert): the material, and gRPC's TLS acceptor; both null without it.
+  // TLS (--tls-cert): the material loaded at start (Shared::tls has the one in force), and
+  // gRPC's TLS acceptor; both null without it.
   std::shared_ptr<const TlsContext> tls;
   HandoffTarget* tls_handoff = nullptr;
 };
@@ -123,6 +125,8 @@ struct Shared {
   std::atomic<std::uint64_t> next_connection_id{1};
   // The HTTP/2 connections the gateway serves itself, told to drain with the listener.
   KeptConnections kept;
+  // With --tls-cert: the certificate in force (Context::tls is the one loaded at start).
+  TlsStore tls;
   LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors
   LogLimiter error_log{20};
 };

@@ -74,7 +74,8 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
  public:
   Handshake(net::ip::tcp::socket socket, std::string_view bytes_read, Shared& shared,
             ConnectionSlot slot, ConnectionLabel label)
-      : stream_(std::move(socket), shared.context->tls->ssl()),
+      : tls_(shared.tls.Current()),
+        stream_(std::move(socket), tls_->ssl()),
         timer_(stream_.get_executor()),
         bytes_(bytes_read),
         shared_(shared),
@@ -116,6 +117,8 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
         ->Start();
   }
 
+  // The certificate this handshake started with: a rotation meanwhile does not free it.
+  std::shared_ptr<const TlsContext> tls_;
   ssl::stream<net::ip::tcp::socket> stream_;
   net::steady_timer timer_;
   std::string bytes_;  // the ClientHello (or its start) the sniffer read

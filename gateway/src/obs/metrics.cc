@@ -78,6 +78,9 @@ constexpr Family kTlsHandshakes{"h2gate_tls_handshakes_total", "counter",
                                 "TLS handshakes the gateway ran itself, by result."};
 constexpr Family kTlsHandshakeDuration{"h2gate_tls_handshake_duration_seconds", "histogram",
                                        "Time of the TLS handshakes the gateway ran itself."};
+constexpr Family kTlsReloads{"h2gate_tls_reloads_total", "counter",
+                             "Times the --tls-* files changed, by whether the new set loaded "
+                             "(ok) or the previous one stayed (failed)."};
 constexpr Family kTlsExpiry{"h2gate_tls_certificate_expiry_timestamp_seconds", "gauge",
                             "When the serving certificate expires, in Unix seconds; 0 without "
                             "TLS."};
@@ -131,6 +134,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(TlsRefusal::kCou
     kTlsRefusalNames = {"version", "not_configured"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsHandshake::kCount)>
     kTlsHandshakeNames = {"ok", "failed", "timeout"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsReload::kCount)>
+    kTlsReloadNames = {"ok", "failed"};
 
 void Header(std::string& out, const Family& f) { AppendHeader(out, f.name, f.type, f.help); }
 
@@ -368,6 +373,7 @@ void Metrics::Render(std::string& out) const {
   RenderEnum(out, kTlsHandshakes, "result", tls_handshakes, kTlsHandshakeNames);
   Header(out, kTlsHandshakeDuration);
   tls_handshake_duration.Render(out, kTlsHandshakeDuration.name);
+  RenderEnum(out, kTlsReloads, "result", tls_reloads, kTlsReloadNames);
   Header(out, kTlsExpiry);
   line(kTlsExpiry.name, tls_certificate_expiry.Value());
   Header(out, kMemoryLimit);

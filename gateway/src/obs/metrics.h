@@ -101,6 +101,7 @@ enum class TlsHello { kOk, kNotTls, kMalformed, kTooLarge, kTimeout, kClosed, kC
 enum class TlsRoute { kGrpc, kGateway, kCount };
 enum class TlsRefusal { kVersion, kNotConfigured, kCount };
 enum class TlsHandshake { kOk, kFailed, kTimeout, kCount };
+enum class TlsReload { kOk, kFailed, kCount };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 // The http_version label of calls on gRPC paths: "1.x" (HTTP/1.0 and 1.1) or "2".
@@ -177,6 +178,7 @@ class Metrics {
   EnumCounter<TlsRefusal> tls_refused;
   EnumCounter<TlsHandshake> tls_handshakes;
   Histogram tls_handshake_duration;
+  EnumCounter<TlsReload> tls_reloads;
   Gauge tls_certificate_expiry;  // the leaf's notAfter, Unix seconds; 0 without TLS
   Gauge memory_limit_bytes;
   Gauge memory_degraded;

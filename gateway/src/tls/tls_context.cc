@@ -4,11 +4,15 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -123,7 +127,6 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
   }
   t->not_after_ = NotAfter(chain.front().get());
   t->min_version_ = o.tls_min_version == "1.3" ? 0x0304 : 0x0303;
-  t->client_auth_ = o.tls_client_auth;
 
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
@@ -175,19 +178,79 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
   return t;
 }
 
-std::shared_ptr<grpc::ServerCredentials> TlsContext::GrpcCredentials() const {
-  using grpc::experimental::IdentityKeyCertPair;
-  using grpc::experimental::StaticDataCertificateProvider;
-  const std::vector<IdentityKeyCertPair> identity = {{key_pem_, cert_pem_}};
-  auto provider = client_ca_pem_.empty()
-                      ? std::make_shared<StaticDataCertificateProvider>(identity)
-                      : std::make_shared<StaticDataCertificateProvider>(client_ca_pem_, identity);
+namespace {
+
+bool WriteFile(const std::string& path, const std::string& text, std::string* error) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) *error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+  return static_cast<bool>(out);
+}
+
+}  // namespace
+
+std::unique_ptr<GrpcTlsFiles> GrpcTlsFiles::Create(const TlsContext& tls, std::string* error) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/h2gate-tls-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {  // mode 0700: the key stays the process's
+    *error = fmt::format("cannot make a directory for gRPC's TLS files ({}): {}", pattern,
+                         std::strerror(errno));
+    return nullptr;
+  }
+  std::unique_ptr<GrpcTlsFiles> files(new GrpcTlsFiles(pattern));
+  files->has_ca_ = !tls.client_ca_pem().empty();
+  if (!files->Publish(tls, error)) return nullptr;
+  return files;
+}
+
+GrpcTlsFiles::~GrpcTlsFiles() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+bool GrpcTlsFiles::Publish(const TlsContext& tls, std::string* error) {
+  const std::string version = fmt::format("{}/v{}", dir_, ++version_);
+  if (::mkdir(version.c_str(), 0700) != 0) {
+    *error = fmt::format("cannot make {}: {}", version, std::strerror(errno));
+    return false;
+  }
+  if (!WriteFile(version + "/key.pem", tls.key_pem(), error) ||
+      !WriteFile(version + "/cert.pem", tls.cert_pem(), error) ||
+      (has_ca_ && !WriteFile(version + "/ca.pem", tls.client_ca_pem(), error))) {
+    return false;
+  }
+  // The flip: a new link renamed over "current" in one step.
+  const std::string link = dir_ + "/current", next = dir_ + "/current.next";
+  ::unlink(next.c_str());
+  if (::symlink(version.c_str(), next.c_str()) != 0 || ::rename(next.c_str(), link.c_str()) != 0) {
+    *error = fmt::format("cannot point {} at {}: {}", link, version, std::strerror(errno));
+    return false;
+  }
+  // Two versions back is no longer read: gRPC rereads within its refresh interval.
+  if (version_ > 2) {
+    std::error_code ignored;
+    std::filesystem::remove_all(fmt::format("{}/v{}", dir_, version_ - 2), ignored);
+  }
+  return true;
+}
+
+std::shared_ptr<grpc::ServerCredentials> GrpcTlsFiles::Credentials(const std::string& client_auth,
+                                                                   unsigned refresh_seconds) const {
+  using grpc::experimental::FileWatcherCertificateProvider;
+  const std::string current = dir_ + "/current";
+  auto provider = has_ca_ ? std::make_shared<FileWatcherCertificateProvider>(
+                                current + "/key.pem", current + "/cert.pem", current + "/ca.pem",
+                                refresh_seconds)
+                          : std::make_shared<FileWatcherCertificateProvider>(
+                                current + "/key.pem", current + "/cert.pem", refresh_seconds);
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_identity_key_cert_pairs();
-  if (!client_ca_pem_.empty()) options.watch_root_certs();
-  if (client_auth_ == "require") {
+  if (has_ca_) options.watch_root_certs();
+  if (client_auth == "require") {
     options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  } else if (client_auth_ == "request") {
+  } else if (client_auth == "request") {
     options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   } else {
     options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);

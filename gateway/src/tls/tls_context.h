@@ -4,6 +4,7 @@
 // runs its own handshake on the connections handed to it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "h2gate/gateway.h"
+#include "tls/tls_store.h"
 
 namespace h2gate {
 
@@ -22,7 +24,9 @@ class TlsContext {
   static std::shared_ptr<const TlsContext> Load(const Options& options, std::string* error);
 
   boost::asio::ssl::context& ssl() const { return *ssl_; }
-  std::shared_ptr<grpc::ServerCredentials> GrpcCredentials() const;
+  const std::string& cert_pem() const { return cert_pem_; }
+  const std::string& key_pem() const { return key_pem_; }
+  const std::string& client_ca_pem() const { return client_ca_pem_; }
 
   std::int64_t not_after() const { return not_after_; }  // the leaf's, in Unix seconds
   // The oldest version a ClientHello may offer at most (0x0303 TLS 1.2, 0x0304 TLS 1.3).
@@ -32,10 +36,32 @@ class TlsContext {
   TlsContext() = default;
 
   std::string cert_pem_, key_pem_, client_ca_pem_;
-  std::string client_auth_;
   std::unique_ptr<boost::asio::ssl::context> ssl_;
   std::int64_t not_after_ = 0;
   std::uint16_t min_version_ = 0x0303;
+};
+
+// The copies of the material that gRPC's TLS acceptor reads, in a private directory, so that only
+// a pair the gateway has checked ever reaches gRPC (gRPC 1.51's file watcher does not check that
+// a new key matches its certificate: a broken pair would fail every new handshake until good
+// files appear). Each version goes into a new directory and a symbolic link is flipped to it,
+// the way gRPC's file watcher asks for: it never reads a key of one version with the
+// certificate of another.
+class GrpcTlsFiles {
+ public:
+  // Null, with `*error`, if the directory cannot be made or written.
+  static std::unique_ptr<GrpcTlsFiles> Create(const TlsContext& tls, std::string* error);
+  ~GrpcTlsFiles();
+  bool Publish(const TlsContext& tls, std::string* error);
+  // Credentials whose provider watches the copies, every `refresh_seconds`.
+  std::shared_ptr<grpc::ServerCredentials> Credentials(const std::string& client_auth,
+                                                       unsigned refresh_seconds) const;
+
+ private:
+  explicit GrpcTlsFiles(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+  bool has_ca_ = false;
+  int version_ = 0;
 };
 
 // Where a ClientHello goes: gRPC takes it when it offers h2 (or the grpc-exp that gRPC 1.51's

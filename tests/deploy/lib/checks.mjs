@@ -1,8 +1,10 @@
 // Checks across the rendered objects that no schema can express: selectors that must select
 // something, ports that must exist, Service ports for gRPC and HTTP routes that reach the port
 // h2gate serves on, drain timing that must fit the grace period, a memory limit below the
-// container's, settings h2gate would refuse at start-up, and the security settings h2gate's pods
-// promise. Pure: objects in, problem strings out.
+// container's, settings h2gate would refuse at start-up, TLS files from a Secret mounted as a
+// directory (tls.mjs), and the security settings h2gate's pods promise. Pure: objects in,
+// problem strings out.
+import { checkTls } from "./tls.mjs";
 import { containerHasPort, containerPortNumber, flagValue, isEmptySelector, listenPort, mapSelectorMatches, parseCidrList, parseDuration, parseQuantity, parseSize, selectorMatches } from "./util.mjs";
 
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
@@ -40,7 +42,7 @@ function checkNamespaces(objects, out) {
   }
 }
 
-function checkWorkload(w, objects, out) {
+function checkWorkload(w, objects, options, out) {
   const sel = w.spec?.selector;
   const labels = w.spec?.template?.metadata?.labels || {};
   if (isEmptySelector(sel)) out.push(`${id(w)}: spec.selector is empty`);
@@ -67,6 +69,7 @@ function checkWorkload(w, objects, out) {
   checkDrainTiming(w, spec, objects, out);
   checkMemoryLimit(w, spec, objects, out);
   checkRoutePerRequest(w, spec, objects, out);
+  checkTlsSettings(w, spec, objects, options, out);
 }
 
 function checkProbes(w, c, out) {
@@ -222,6 +225,17 @@ function checkRoutePerRequest(w, spec, objects, out) {
   }
 }
 
+// --tls-* files: from a Secret mounted read-only as a directory, so rotations reach the pod.
+function checkTlsSettings(w, spec, objects, options, out) {
+  const configMaps = configMapsOf(objects, w);
+  const secrets = new Map(objects.filter((o) => o.kind === "Secret" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
+  for (const c of spec.containers || []) {
+    const argv = [...(c.command || []), ...(c.args || [])];
+    const setting = (flag, env) => (flag && flagValue(argv, flag)) ?? envValue(c, env, configMaps);
+    for (const p of checkTls(c, spec, setting, { secrets, configMaps }, options)) out.push(`${id(w)}: container ${c.name} ${p}`);
+  }
+}
+
 // The port h2gate serves everything on (--listen, H2GATE_LISTEN), in one container.
 function servingPort(c, configMaps) {
   const argv = [...(c.command || []), ...(c.args || [])];
@@ -336,13 +350,14 @@ function checkPdb(pdb, pods, objects, out) {
   if (pdb.spec?.maxUnavailable === 0 || pdb.spec?.maxUnavailable === "0%") out.push(`${id(pdb)}: maxUnavailable 0 blocks every node drain`);
 }
 
-export function checkAll(objects) {
+// options.tls: every container must serve TLS (the TLS overlay and its fixtures).
+export function checkAll(objects, options = {}) {
   const out = [];
   const pods = podsOf(objects);
   checkNamespaces(objects, out);
   if (pods.length === 0) out.push("no Deployment among the manifests");
   for (const o of objects) {
-    if (WORKLOAD_KINDS.has(o.kind)) checkWorkload(o, objects, out);
+    if (WORKLOAD_KINDS.has(o.kind)) checkWorkload(o, objects, options, out);
     else if (o.kind === "Service") checkService(o, pods, objects, out);
     else if (o.kind === "PodDisruptionBudget") checkPdb(o, pods, objects, out);
     else if (o.kind === "NetworkPolicy") checkNetworkPolicy(o, pods, out);
