@@ -157,6 +157,16 @@ std::string ShowDuration(Duration d) {
         [](Options& o, std::string_view v) { return ParseBool(v, o.field); }                   \
   }
 
+// A value taken as given (a file path): what is in the file is checked where it is read.
+#define H2GATE_STRING_FLAG(flag, env, field, help)             \
+  Flag {                                                       \
+    flag, env, help, [](const Options& o) { return o.field; }, \
+        [](Options& o, std::string_view v) -> std::string {    \
+          o.field = v;                                         \
+          return "";                                           \
+        }                                                      \
+  }
+
 const Flag kFlags[] = {
     {"listen", "H2GATE_LISTEN", "HOST:PORT the front listener binds (gRPC and HTTP/1.1)",
      [](const Options& o) { return o.listen.ToString(); },
@@ -261,13 +271,9 @@ const Flag kFlags[] = {
      "Deprecation header (RFC 9745); empty: no Deprecation header",
      [](const Options& o) { return ShowTime(o.http1_deprecated); },
      [](Options& o, std::string_view v) { return ParseOptionalTime(v, o.http1_deprecated); }},
-    {"http1-policy-file", "H2GATE_HTTP1_POLICY_FILE",
-     "file of per-service and per-method policies; re-read on SIGHUP; empty: none",
-     [](const Options& o) { return o.http1_policy_file; },
-     [](Options& o, std::string_view v) -> std::string {
-       o.http1_policy_file = v;
-       return "";
-     }},
+    H2GATE_STRING_FLAG("http1-policy-file", "H2GATE_HTTP1_POLICY_FILE", http1_policy_file,
+                       "file of per-service and per-method policies; re-read on SIGHUP; empty: "
+                       "none"),
     {"migration-link", "H2GATE_MIGRATION_LINK",
      "URL of the migration guide, sent in Link headers; empty: none",
      [](const Options& o) { return o.migration_link; },
@@ -320,26 +326,13 @@ const Flag kFlags[] = {
        return o.memory_limit < 0 ? std::string("auto") : ShowBytes(o.memory_limit);
      },
      [](Options& o, std::string_view v) { return ParseMemoryLimit(v, o.memory_limit); }},
-    {"tls-cert", "H2GATE_TLS_CERT",
-     "PEM certificate chain (leaf first) for TLS on the listening port; empty: no TLS",
-     [](const Options& o) { return o.tls_cert; },
-     [](Options& o, std::string_view v) -> std::string {
-       o.tls_cert = v;
-       return "";
-     }},
-    {"tls-key", "H2GATE_TLS_KEY", "PEM private key of --tls-cert",
-     [](const Options& o) { return o.tls_key; },
-     [](Options& o, std::string_view v) -> std::string {
-       o.tls_key = v;
-       return "";
-     }},
-    {"tls-client-ca", "H2GATE_TLS_CLIENT_CA",
-     "PEM CA certificates that sign client certificates (mTLS); empty: none asked for",
-     [](const Options& o) { return o.tls_client_ca; },
-     [](Options& o, std::string_view v) -> std::string {
-       o.tls_client_ca = v;
-       return "";
-     }},
+    H2GATE_STRING_FLAG("tls-cert", "H2GATE_TLS_CERT", tls_cert,
+                       "PEM certificate chain (leaf first) for TLS on the listening port; empty: "
+                       "no TLS"),
+    H2GATE_STRING_FLAG("tls-key", "H2GATE_TLS_KEY", tls_key, "PEM private key of --tls-cert"),
+    H2GATE_STRING_FLAG("tls-client-ca", "H2GATE_TLS_CLIENT_CA", tls_client_ca,
+                       "PEM CA certificates that sign client certificates (mTLS); empty: none "
+                       "asked for"),
     {"tls-client-auth", "H2GATE_TLS_CLIENT_AUTH",
      "client certificates with --tls-client-ca: off, request (verified when sent), require",
      [](const Options& o) { return o.tls_client_auth; },

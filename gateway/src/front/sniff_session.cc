@@ -113,13 +113,7 @@ void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label,
     StartGuarded(fd, bytes, protocol, executor, shared, label);
     return;
   }
-  if (shared.context->handoff->Handoff(fd, bytes)) {
-    shared.metrics.handoffs.Inc();
-    SPDLOG_DEBUG("conn={} peer={} handed to gRPC with {} bytes read", label.id, label.peer,
-                 bytes.size());
-  } else {
-    shared.metrics.handoff_failures.Inc();
-  }
+  HandOffCounted(*shared.context->handoff, shared, label, fd, bytes);
 }
 
 // Gives `fd` to `socket`; closes it and returns false if the event loop cannot take it.
@@ -154,6 +148,17 @@ Http2Route RouteHttp2(const Shared& shared, const ConnectionLabel& label, std::s
 }
 
 }  // namespace
+
+void HandOffCounted(HandoffTarget& target, Shared& shared, const ConnectionLabel& label, int fd,
+                    std::string_view bytes) {
+  if (target.Handoff(fd, bytes)) {
+    shared.metrics.handoffs.Inc();
+    SPDLOG_DEBUG("conn={} peer={} handed to gRPC with {} bytes read", label.id, label.peer,
+                 bytes.size());
+  } else {
+    shared.metrics.handoff_failures.Inc();
+  }
+}
 
 void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_executor& executor,
                      Shared& shared, ConnectionSlot slot, ConnectionLabel label) {
@@ -299,8 +304,7 @@ void SniffSession::WaitReadable() {
 }
 
 void SniffSession::OnReadable(boost::system::error_code ec) {
-  const bool tls_hello = shared_.context->tls && buffer_.size() > 0 &&
-                         static_cast<const char*>(buffer_.cdata().data())[0] == '\x16';
+  const bool tls_hello = shared_.context->tls && Bytes().starts_with('\x16');
   if (timed_out_) {
     if (tls_hello) shared_.metrics.tls_client_hellos.Inc(TlsHello::kTimeout);
     shared_.metrics.sniff_failures.Inc(SniffFailure::kTimeout);
@@ -363,8 +367,7 @@ void SniffSession::LookAgain() {
 }
 
 Protocol SniffSession::Decide() {
-  const auto data = buffer_.cdata();
-  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  const std::string_view bytes = Bytes();
   const Protocol p = Detect(bytes);
   if (p == Protocol::kTls && shared_.context->tls) {
     ClientHelloInfo hello;
@@ -398,10 +401,8 @@ void SniffSession::Dispatch(Protocol protocol) {
         shared_.metrics.limits.Inc(Limit::kConnections);
         return;
       }
-      const auto data = buffer_.cdata();
-      return KeepHttp2(std::move(socket_),
-                       std::string_view(static_cast<const char*>(data.data()), data.size()),
-                       shared_, std::move(slot_), std::move(label_), why_);
+      return KeepHttp2(std::move(socket_), Bytes(), shared_, std::move(slot_), std::move(label_),
+                       why_);
     }
     case Protocol::kHttp1:
       std::make_shared<PlainHttp1Session>(std::move(socket_), std::move(buffer_), shared_,
@@ -416,9 +417,8 @@ void SniffSession::Dispatch(Protocol protocol) {
         const auto executor = socket_.get_executor();
         const int fd = ReleaseFd();
         if (fd < 0) return;
-        const auto data = buffer_.cdata();
-        return StartTls(fd, std::string_view(static_cast<const char*>(data.data()), data.size()),
-                        *hello_, tcp, executor, shared_, std::move(slot_), std::move(label_));
+        return StartTls(fd, Bytes(), *hello_, tcp, executor, shared_, std::move(slot_),
+                        std::move(label_));
       }
       return LogRejected(shared_, label_, protocol);
     case Protocol::kUnknown:
@@ -451,9 +451,7 @@ void SniffSession::HandToGrpc() {
   const auto executor = socket_.get_executor();
   const int fd = ReleaseFd();
   if (fd < 0) return;
-  const auto data = buffer_.cdata();
-  HandOff(shared_, slot_, label_, fd,
-          std::string_view(static_cast<const char*>(data.data()), data.size()), protocol, executor);
+  HandOff(shared_, slot_, label_, fd, Bytes(), protocol, executor);
 }
 
 }  // namespace h2gate

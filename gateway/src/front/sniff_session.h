@@ -26,6 +26,11 @@ void StartConnection(int fd, const boost::asio::ip::tcp& protocol,
                      const boost::asio::any_io_executor& executor, Shared& shared,
                      ConnectionSlot slot, ConnectionLabel label);
 
+// Hands `fd` and the bytes read from it to `target`, counted in h2gate_grpc_handoffs_total or
+// h2gate_grpc_handoff_failures_total; plaintext and TLS hand-offs alike.
+void HandOffCounted(HandoffTarget& target, Shared& shared, const ConnectionLabel& label, int fd,
+                    std::string_view bytes);
+
 class SniffSession : public std::enable_shared_from_this<SniffSession> {
  public:
   // `bytes`: what was read before the session started (not yet enough to decide).
@@ -48,6 +53,11 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   void HandToGrpc();
   // The socket's fd, non-blocking, out of the event loop; -1 (counted, logged) if it cannot be.
   int ReleaseFd();
+  // What the sniffer has read so far.
+  std::string_view Bytes() const {
+    const auto data = buffer_.cdata();
+    return {static_cast<const char*>(data.data()), data.size()};
+  }
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;

@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "front/sniff_session.h"
 #include "http1/http1_session.h"
 #include "tls/client_hello.h"
 #include "tls/tls_context.h"
@@ -60,13 +61,7 @@ void HandOffTls(int fd, std::string_view bytes_read, Shared& shared, ConnectionS
                 const ConnectionLabel& label) {
   slot.Release();  // gRPC's connections take no slot, as plaintext hand-offs
   shared.metrics.tls_connections.Inc(TlsRoute::kGrpc);
-  if (shared.context->tls_handoff->Handoff(fd, bytes_read)) {
-    shared.metrics.handoffs.Inc();
-    SPDLOG_DEBUG("conn={} peer={} TLS handed to gRPC with {} bytes read", label.id, label.peer,
-                 bytes_read.size());
-  } else {
-    shared.metrics.handoff_failures.Inc();
-  }
+  HandOffCounted(*shared.context->tls_handoff, shared, label, fd, bytes_read);
 }
 
 // The gateway's own handshake, under --tls-handshake-timeout; then the HTTP/1.1 session.

@@ -121,7 +121,8 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
                          o.tls_cert);
     return nullptr;
   }
-  if (!o.tls_client_ca.empty() && Certificates(t->client_ca_pem_).empty()) {
+  const std::vector<Cert> client_cas = Certificates(t->client_ca_pem_);
+  if (!o.tls_client_ca.empty() && client_cas.empty()) {
     *error = fmt::format("--tls-client-ca={}: no PEM certificate in it", o.tls_client_ca);
     return nullptr;
   }
@@ -148,7 +149,7 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
     }
     // The CertificateRequest names them, so a client with several certificates picks the one.
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-    for (const Cert& ca : Certificates(t->client_ca_pem_)) {
+    for (const Cert& ca : client_cas) {
       sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca.get())));
     }
     SSL_CTX_set_client_CA_list(native, names);
