@@ -19,6 +19,8 @@ namespace {
 constexpr std::size_t kChunk = 65536;
 // An abusive client gets this long to read its GOAWAY before the connection is closed.
 constexpr auto kLinger = std::chrono::seconds(1);
+// Once gRPC has closed its end, a client gets this long to read what gRPC wrote before it did.
+constexpr auto kFlush = std::chrono::seconds(10);
 
 ssize_t Recv(int fd, char* data, std::size_t size) {
   ssize_t n;
@@ -124,8 +126,12 @@ void H2Guard::OnReadable(Direction& d) {
   thread_local char chunk[kChunk];
   const ssize_t n = Recv(SourceFd(d), chunk, sizeof chunk);
   if (n < 0 && WouldBlock()) return WaitReadable(d);
+  // gRPC's end reads ECONNRESET, after the last byte gRPC wrote, when gRPC closed it with
+  // client bytes unread (a WINDOW_UPDATE in flight): an end like EOF, not a broken client.
+  if (n < 0 && !d.from_client) return EndOf(d);
   if (n <= 0) return n == 0 ? EndOf(d) : CloseAll();
   const std::string_view bytes(chunk, static_cast<std::size_t>(n));
+  if (d.dropping) return WaitReadable(d);
   if (!Inspect(d, bytes)) return;
   Forward(d, bytes);
 }
@@ -152,7 +158,7 @@ bool H2Guard::Inspect(Direction& d, std::string_view bytes) {
 
 void H2Guard::Forward(Direction& d, std::string_view bytes) {
   const ssize_t n = Send(DestinationFd(d), bytes.data(), bytes.size());
-  if (n < 0 && !WouldBlock()) return CloseAll();
+  if (n < 0 && !WouldBlock()) return d.from_client ? GrpcGone() : CloseAll();
   const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
   if (sent == bytes.size()) return WaitReadable(d);
   // The destination is full: hold the rest and read no more from the source until it drains,
@@ -173,8 +179,24 @@ void H2Guard::EndOf(Direction& d) {
   d.done = true;
   if (up_.done && down_.done) return CloseAll();
   // gRPC ended the connection (GOAWAY, drain, age): the client gets a moment to close its side.
-  if (!d.from_client && !linger_) {
+  if (!d.from_client) {
+    if (linger_) linger_->cancel();
     linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kLinger);
+    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->CloseAll();
+    });
+  }
+}
+
+void H2Guard::GrpcGone() {
+  // gRPC closed its end (a drain, a connection age) while the client was still sending. What gRPC
+  // wrote before, the last call's trailers among it, may still be queued in the socket pair:
+  // closing now would lose it. The client's bytes are read and dropped (closing on unread bytes
+  // would reset the connection), gRPC's are passed on until its end reads empty, then EndOf.
+  up_.dropping = true;
+  WaitReadable(up_);
+  if (!linger_) {
+    linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kFlush);
     linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->CloseAll();
     });

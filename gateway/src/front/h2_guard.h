@@ -45,8 +45,9 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
   struct Direction {
     bool from_client;
     h2::FrameReader reader;
-    std::string pending;  // bytes the destination did not take yet; empty while flowing
-    bool done = false;    // the source ended and everything it sent was passed on
+    std::string pending;    // bytes the destination did not take yet; empty while flowing
+    bool done = false;      // the source ended and everything it sent was passed on
+    bool dropping = false;  // the destination is gone: what the source sends is read and dropped
   };
 
   int SourceFd(const Direction& d);
@@ -60,6 +61,7 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
   void Forward(Direction& d, std::string_view bytes);
   void OnWritable(Direction& d);
   void EndOf(Direction& d);
+  void GrpcGone();
   void Cut(Http2Abuse abuse);
   void Discard();
   void CloseAll();
@@ -71,7 +73,8 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
   H2Policer policer_;
   Direction up_{true, h2::FrameReader(h2::kClientPreface.size()), {}};
   Direction down_{false, h2::FrameReader(), {}};
-  std::unique_ptr<boost::asio::steady_timer> linger_;  // only once cut
+  // Closes the connection a moment after gRPC's end or the client's welcome ended.
+  std::unique_ptr<boost::asio::steady_timer> linger_;
   bool cut_ = false;
 };
 
