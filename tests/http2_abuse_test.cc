@@ -14,6 +14,8 @@
 #include "support/fixture.h"
 #include "support/h2_frames.h"
 #include "support/net.h"
+#include "support/test_certs.h"
+#include "support/tls_client.h"
 
 namespace h2gate::testing {
 namespace {
@@ -142,8 +144,15 @@ class Http2Abuse : public ::testing::Test {
   std::unique_ptr<echo::v1::Echo::Stub> NewStub() const {
     grpc::ChannelArguments args;
     args.SetInt("grpc.use_local_subchannel_pool", 1);
-    return echo::v1::Echo::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!tls_alpn_.empty()) {  // the bystander calls over TLS as well
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadFile(certs_.ca_cert);
+      credentials = grpc::SslCredentials(ssl);
+      args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
+    }
+    return echo::v1::Echo::NewStub(
+        grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port_), credentials, args));
   }
   std::string Metrics() {
     RawClient c(port_);
@@ -153,6 +162,9 @@ class Http2Abuse : public ::testing::Test {
 
   std::unique_ptr<Child> child_;
   int port_ = 0;
+  // Over TLS (Http2AbuseTls): the ALPN protocols the attacker offers, and the certificates.
+  std::vector<std::string> tls_alpn_;
+  TestCerts certs_;
 
   struct Outcome {
     int goaway_code = -1;
@@ -161,6 +173,15 @@ class Http2Abuse : public ::testing::Test {
 
   // Sends the preface and `attack` on a new connection; reads what comes back until close.
   Outcome Attack(const std::string& attack) {
+    if (!tls_alpn_.empty()) {
+      TlsRawClient c(port_, tls_alpn_, certs_.ca_cert);
+      EXPECT_TRUE(c.connected()) << c.error();
+      c.Send(kPreface + attack);
+      Outcome o;
+      const std::string back = c.ReadUntilClose(5s, &o.closed);
+      o.goaway_code = GoawayCode(back);
+      return o;
+    }
     RawClient c(port_);
     EXPECT_TRUE(c.connected());
     c.Send(kPreface + attack);
@@ -294,6 +315,50 @@ TEST_F(Http2AbuseKept, ResetsWithinTheBudgetAreServed) {
   EXPECT_EQ(
       MetricValue(Metrics(), "h2gate_http2_kept_connections_total{reason=\"route_per_request\"}"),
       1);  // the client's connection; Metrics() reads over HTTP/1.1
+}
+
+// The same floods over TLS. A gRPC client's ALPN offer (h2 alone): the gateway terminates TLS
+// and the guard relays to gRPC; h2 with http/1.1 (browsers, curl): the gateway's own session.
+class Http2AbuseTls : public Http2Abuse {
+ protected:
+  void SetUp() override { StartTls({"h2"}); }
+  void TearDown() override { RemoveTestCerts(certs_); }
+  void StartTls(std::vector<std::string> alpn) {
+    certs_ = MakeTestCerts();
+    ASSERT_FALSE(certs_.server_cert.empty());
+    tls_alpn_ = std::move(alpn);
+    Start({"--tls-cert=" + certs_.server_cert, "--tls-key=" + certs_.server_key});
+  }
+};
+
+TEST_F(Http2AbuseTls, RapidResetBurstIsCutAndBounded) {
+  ExpectCut("rapid_reset", RapidReset(20000), 1);
+  EXPECT_GE(MetricValue(Metrics(), "h2gate_tls_connections_total{route=\"guarded\"}"), 2);
+}
+TEST_F(Http2AbuseTls, TenRapidResetBurstsAtOnce) {
+  ExpectCut("rapid_reset", RapidReset(20000), 10);
+}
+TEST_F(Http2AbuseTls, PingFlood) { ExpectCut("ping", Flood("ping", 100000), 1); }
+TEST_F(Http2AbuseTls, ContinuationFlood) {
+  ExpectCut("header_block", Flood("header_block", 100000), 1);
+}
+TEST_F(Http2AbuseTls, StreamsBeyondTheLimitAreCut) { ExpectCut("streams", UnfinishedStreams(), 1); }
+
+class Http2AbuseTlsKept : public Http2AbuseTls {
+ protected:
+  void SetUp() override { StartTls({"h2", "http/1.1"}); }
+};
+
+TEST_F(Http2AbuseTlsKept, RapidResetBurstIsCutAndBounded) {
+  ExpectCut("rapid_reset", RapidReset(20000), 1);
+  EXPECT_EQ(MetricValue(Metrics(), "h2gate_http2_kept_connections_total{reason=\"alpn\"}"), 1);
+}
+TEST_F(Http2AbuseTlsKept, TenRapidResetBurstsAtOnce) {
+  ExpectCut("rapid_reset", RapidReset(20000), 10);
+}
+TEST_F(Http2AbuseTlsKept, PingFlood) { ExpectCut("ping", Flood("ping", 100000), 1); }
+TEST_F(Http2AbuseTlsKept, StreamsBeyondTheLimitAreCut) {
+  ExpectCut("streams", UnfinishedStreams(), 1);
 }
 
 // A gRPC channel's connection passes through the guard, unless its source is exempt.

@@ -222,6 +222,8 @@ bool Handshook(const ProcessResult& r) {
          r.output.find("Verify return code: 0 (ok)") != std::string::npos;
 }
 
+// A gRPC client's offer (h2, no http/1.1) from a source that is not exempt: the gateway runs
+// the handshake and relays the frames to gRPC behind the HTTP/2 guard.
 TEST_F(Tls, GrpcCppClientCallsEchoAndHealthOverTls) {
   auto channel = TlsChannel();
   const grpc::Status echo = CallEcho(channel, "over tls");
@@ -237,11 +239,42 @@ TEST_F(Tls, GrpcCppClientCallsEchoAndHealthOverTls) {
   EXPECT_TRUE(plain.ok()) << plain.error_message();
 
   const std::string m = Metrics();
-  EXPECT_GE(MetricValue(m, Route("grpc")), 1) << m;
+  EXPECT_EQ(MetricValue(m, Route("guarded")), 1) << m;
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0);
   EXPECT_EQ(MetricValue(m, Route("gateway")), 0);
   EXPECT_GE(MetricValue(m, Hellos("ok")), 1);
   EXPECT_GE(MetricValue(m, "h2gate_connections_total{protocol=\"tls\"}"), 1);
-  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 0) << "gRPC ran the handshake, not the gateway";
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 1) << "the gateway ran the handshake";
+  EXPECT_EQ(MetricValue(m, "h2gate_tls_alpn_total{alpn=\"h2\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_tls_versions_total{version=\"TLSv1.3\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_http2_abuse_total{kind=\"rapid_reset\"}"), 0);
+}
+
+// --http2-guard-exempt sources keep gRPC's own TLS: the fd is handed over, the gateway copies
+// nothing and runs no handshake.
+class TlsExempt : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.http2_guard_exempt = "127.0.0.0/8";
+    StartTls(o);
+  }
+};
+
+TEST_F(TlsExempt, GrpcClientsHandshakeWithGrpcItself) {
+  const grpc::Status echo = CallEcho(TlsChannel(), "zero copy");
+  ASSERT_TRUE(echo.ok()) << echo.error_code() << " " << echo.error_message();
+  const auto h2 = SClient({"-alpn", "h2"});
+  EXPECT_TRUE(Handshook(h2)) << h2.output;
+  EXPECT_NE(h2.output.find("ALPN protocol: h2\n"), std::string::npos) << h2.output;
+  EXPECT_EQ(Eventually(Route("grpc"), 2), 2);
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, Route("guarded")), 0) << m;
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 0) << "gRPC ran the handshakes, not the gateway";
+  // Browsers and curl are the gateway's still.
+  const CurlResult c = Curl("/healthz");
+  EXPECT_EQ(StatusOf(c.response), 200) << c.output;
+  EXPECT_EQ(MetricValue(Metrics(), Route("gateway")), 1);
 }
 
 TEST_F(Tls, PythonGrpcioOverTls) {
@@ -250,7 +283,7 @@ TEST_F(Tls, PythonGrpcioOverTls) {
                             30s);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("echo ok: hello over tls"), std::string::npos) << r.output;
-  EXPECT_GE(MetricValue(Metrics(), Route("grpc")), 1);
+  EXPECT_GE(MetricValue(Metrics(), Route("guarded")), 1);
 }
 
 // curl --http1.1 offers ALPN http/1.1: the gateway terminates TLS and answers the 426, which
@@ -277,21 +310,96 @@ TEST_F(Tls, CurlHttp11PostGets426PointingAtHttp2) {
   EXPECT_EQ(MetricValue(m, Hellos("ok")), 1);
 }
 
-// Without a flag curl offers h2 and http/1.1: not a gRPC client's offer, so the gateway
-// terminates TLS and selects http/1.1.
-TEST_F(Tls, CurlDefaultAlpnIsAnsweredOverHttp11) {
+// Without a flag curl offers h2 and http/1.1, as browsers do: not a gRPC client's offer, so the
+// gateway terminates TLS, ALPN selects h2, and the gateway's HTTP/2 session answers: JSON on a
+// gRPC path gets the 415 that names what a gRPC call needs.
+TEST_F(Tls, CurlDefaultAlpnGetsTheHttp2Answer) {
   const CurlResult c = CurlPostJson();
   ASSERT_EQ(c.exit_code, 0) << c.output;
-  EXPECT_EQ(c.http_version, "1.1") << c.output;
-  EXPECT_EQ(c.response.rfind("HTTP/1.1 426 Upgrade Required\r\n", 0), 0u) << c.response;
-  EXPECT_NE(c.response.find("\r\nUpgrade: HTTP/2.0\r\n"), std::string::npos) << c.response;
-  EXPECT_EQ(MetricValue(Metrics(), Route("gateway")), 1);
-  EXPECT_EQ(MetricValue(Metrics(), Route("grpc")), 0);
+  EXPECT_EQ(c.http_version, "2") << c.output;
+  EXPECT_EQ(c.response.rfind("HTTP/2 415", 0), 0u) << c.response;
+  EXPECT_NE(Lower(c.response).find("\r\naccept-post: application/grpc"), std::string::npos)
+      << c.response;
+  const auto json = ParseJson(BodyOf(c.response));
+  EXPECT_EQ(json.fields().at("code").number_value(), 9) << c.response;
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 1) << m;
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0);
+  EXPECT_EQ(MetricValue(m, "h2gate_tls_alpn_total{alpn=\"h2\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_http2_kept_connections_total{reason=\"alpn\"}"), 1);
+}
+
+// nghttp offers h2 alone, as gRPC stacks do, but its first request is JSON: as in the clear,
+// that request decides, and the gateway's HTTP/2 session answers it, not gRPC.
+TEST_F(Tls, Http2OnlyClientThatIsNotGrpcGetsTheGatewaysAnswer) {
+  const std::string body = WriteTestFile(certs(), "nghttp-body.json", kJson);
+  const auto r = RunProcess({"nghttp", "-v", "-d", body, "-H", "content-type: application/json",
+                             "https://127.0.0.1:" + std::to_string(port_) + "/echo.v1.Echo/Echo"},
+                            10s);
+  EXPECT_NE(r.output.find(":status: 415"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("accept-post: application/grpc"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("GRPC_REQUIRES_GRPC_CONTENT_TYPE"), std::string::npos) << r.output;
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "h2gate_http2_kept_connections_total{reason=\"first_request\"}"), 1)
+      << m;
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 1);
+  EXPECT_EQ(MetricValue(m, Route("guarded")), 0);
+  // A gRPC client's connection after it is still gRPC's, behind the guard.
+  EXPECT_TRUE(CallEcho(TlsChannel(), "after").ok());
+  EXPECT_EQ(MetricValue(Metrics(), Route("guarded")), 1);
+}
+
+// An ingress that re-encrypts to the pods offers h2 alone and multiplexes JSON callers onto its
+// connections: with --http2-route-per-request the gateway serves its connections request by
+// request, gRPC calls in process.
+class TlsIngress : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.http2_route_per_request = "127.0.0.1/32";
+    StartTls(o);
+  }
+};
+
+TEST_F(TlsIngress, GrpcAndJsonOnTheIngressConnectionsAreRoutedPerRequest) {
+  EXPECT_TRUE(CallEcho(TlsChannel(), "through the ingress").ok());
+  const std::string body = WriteTestFile(certs(), "ingress-body.json", kJson);
+  const auto r = RunProcess({"nghttp", "-v", "-d", body, "-H", "content-type: application/json",
+                             "https://127.0.0.1:" + std::to_string(port_) + "/echo.v1.Echo/Echo"},
+                            10s);
+  EXPECT_NE(r.output.find(":status: 415"), std::string::npos) << r.output;
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "h2gate_http2_kept_connections_total{reason=\"route_per_request\"}"), 2)
+      << m;
+  EXPECT_EQ(MetricValue(m, Route("guarded")), 0);
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0);
+  EXPECT_GE(MetricValue(m, "h2gate_http2_kept_streams_total{kind=\"grpc\"}"), 1) << m;
+}
+
+// Under a warn policy the same call is served as JSON over HTTP/2, with the deprecation notice.
+class TlsWarn : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.http1_policy = Http1Policy::kWarn;
+    StartTls(o);
+  }
+};
+
+TEST_F(TlsWarn, CurlDefaultAlpnJsonIsTranscodedOverHttp2) {
+  const CurlResult c = CurlPostJson();
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(c.http_version, "2") << c.output;
+  EXPECT_EQ(StatusOf(c.response), 200) << c.response;
+  const auto json = ParseJson(BodyOf(c.response));
+  EXPECT_TRUE(json.fields().contains("message")) << c.response;
+  EXPECT_NE(Lower(c.response).find("\r\nwarning: 299 h2gate"), std::string::npos) << c.response;
 }
 
 TEST_F(Tls, HealthzAndMetricsOverHttps) {
   const CurlResult health = Curl("/healthz");
   ASSERT_EQ(health.exit_code, 0) << health.output;
+  EXPECT_EQ(health.http_version, "2") << health.output;
   EXPECT_EQ(StatusOf(health.response), 200) << health.response;
   EXPECT_EQ(BodyOf(health.response), "{\"status\":\"alive\"}\n");
   const CurlResult metrics = Curl("/metrics", {"--http1.1"});
@@ -312,26 +420,36 @@ TEST_F(Tls, HealthzAndMetricsOverHttps) {
       << m;
 }
 
-// The ALPN offer decides who runs the handshake; s_client shows what was selected.
-TEST_F(Tls, OpensslAlpnDecidesWhoHandshakes) {
+// The ALPN offer decides what serves the connection; s_client shows what was selected. (An h2
+// offer alone is a gRPC client's: its first request would decide where it goes, and s_client
+// sends none.)
+TEST_F(Tls, OpensslAlpnDecidesWhatServesTheConnection) {
   const auto h2 = SClient({"-alpn", "h2"});
   EXPECT_TRUE(Handshook(h2)) << h2.output;
   EXPECT_NE(h2.output.find("ALPN protocol: h2\n"), std::string::npos) << h2.output;
-  EXPECT_EQ(Eventually(Route("grpc"), 1), 1);
+  EXPECT_EQ(Eventually("h2gate_tls_alpn_total{alpn=\"h2\"}", 1), 1);
 
   const auto http1 = SClient({"-alpn", "http/1.1"});
   EXPECT_TRUE(Handshook(http1)) << http1.output;
   EXPECT_NE(http1.output.find("ALPN protocol: http/1.1\n"), std::string::npos) << http1.output;
+
+  const auto both = SClient({"-alpn", "http/1.1,h2"});
+  EXPECT_TRUE(Handshook(both)) << both.output;
+  EXPECT_NE(both.output.find("ALPN protocol: h2\n"), std::string::npos) << both.output;
 
   const auto none = SClient({});
   EXPECT_TRUE(Handshook(none)) << none.output;
   EXPECT_NE(none.output.find("No ALPN negotiated"), std::string::npos) << none.output;
 
   const std::string m = Metrics();
-  EXPECT_EQ(MetricValue(m, Route("grpc")), 1) << m;
-  EXPECT_EQ(MetricValue(m, Route("gateway")), 2);
-  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 2);
-  EXPECT_EQ(MetricValue(m, Hellos("ok")), 3);
+  EXPECT_EQ(MetricValue(m, Route("guarded")), 0) << m;
+  EXPECT_EQ(MetricValue(m, Route("grpc")), 0);
+  EXPECT_EQ(MetricValue(m, Route("gateway")), 3);
+  EXPECT_EQ(MetricValue(m, Handshakes("ok")), 4);
+  EXPECT_EQ(MetricValue(m, Hellos("ok")), 4);
+  EXPECT_EQ(MetricValue(m, "h2gate_tls_alpn_total{alpn=\"h2\"}"), 2);
+  EXPECT_EQ(MetricValue(m, "h2gate_tls_alpn_total{alpn=\"http/1.1\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_tls_alpn_total{alpn=\"none\"}"), 1);
 }
 
 // A client that does not trust the certificate aborts the handshake with an alert.
@@ -377,13 +495,13 @@ TEST_F(TlsMin13, Tls12IsRefusedAndTls13Served) {
   EXPECT_EQ(old.output.find("ALPN protocol: h2"), std::string::npos) << old.output;
   EXPECT_NE(old.output.find("alert"), std::string::npos) << old.output;
   EXPECT_EQ(Eventually(kRefusedVersion, 1), 1);
-  EXPECT_EQ(MetricValue(Metrics(), Route("grpc")), 0);
+  EXPECT_EQ(MetricValue(Metrics(), Route("guarded")), 0);
 
   const auto current = SClient({"-tls1_3", "-alpn", "h2"});
   EXPECT_TRUE(Handshook(current)) << current.output;
   EXPECT_NE(current.output.find("New, TLSv1.3,"), std::string::npos) << current.output;
   EXPECT_NE(current.output.find("ALPN protocol: h2\n"), std::string::npos) << current.output;
-  EXPECT_EQ(Eventually(Route("grpc"), 1), 1);
+  EXPECT_EQ(Eventually("h2gate_tls_versions_total{version=\"TLSv1.3\"}", 1), 1);
   EXPECT_EQ(MetricValue(Metrics(), kRefusedVersion), 1);
 }
 
@@ -400,7 +518,7 @@ class TlsRequire : public Tls {
 TEST_F(TlsRequire, GrpcClientWithCertificateIsServed) {
   const grpc::Status s = CallEcho(TlsChannel(/*client_certificate=*/true), "mutual");
   EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
-  EXPECT_GE(MetricValue(Metrics(), Route("grpc")), 1);
+  EXPECT_GE(MetricValue(Metrics(), Route("guarded")), 1);
 }
 
 TEST_F(TlsRequire, GrpcClientWithoutCertificateFails) {
@@ -471,6 +589,7 @@ class TlsSlowHello : public Tls {
   void SetUp() override {
     Options o = TlsOptions();
     o.sniff_timeout = 5s;
+    o.http2_guard_exempt = "all";  // gRPC's own handshake reads what the sniffer read
     StartTls(o);
   }
   // Sends a real ClientHello a byte every 20 ms; returns what the server sent back.

@@ -85,8 +85,10 @@ google::protobuf::Struct ParseJson(const std::string& body) {
 }
 
 int StatusOf(const std::string& response) {
-  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) return 0;
-  return std::atoi(response.c_str() + 9);
+  // "HTTP/1.1 200 OK", or curl's "HTTP/2 200 " for HTTP/2.
+  if (response.size() < 10 || response.compare(0, 5, "HTTP/") != 0) return 0;
+  const auto space = response.find(' ');
+  return space == std::string::npos ? 0 : std::atoi(response.c_str() + space + 1);
 }
 
 std::string BodyOf(const std::string& response) {

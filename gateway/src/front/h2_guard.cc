@@ -40,37 +40,50 @@ bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
 }  // namespace
 
-bool StartGuarded(int client_fd, std::string_view bytes_read, const net::ip::tcp& protocol,
-                  const net::any_io_executor& executor, Shared& shared,
-                  const ConnectionLabel& label) {
+bool OpenGrpcPair(const net::any_io_executor& executor, Shared& shared,
+                  const ConnectionLabel& label, net::local::stream_protocol::socket* ours) {
   int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+  boost::system::error_code ec;
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0) {
+    *ours = net::local::stream_protocol::socket(executor);
+    ours->assign(net::local::stream_protocol(), pair[0], ec);
+    if (ec) {
+      ::close(pair[0]);
+      ::close(pair[1]);
+    }
+  } else {
+    ec.assign(errno, boost::system::system_category());
+  }
+  if (ec) {
     shared.metrics.handoff_failures.Inc();
     std::uint64_t suppressed = 0;
     if (shared.error_log.Allow(&suppressed)) {
       spdlog::error(
           "conn={} peer={} closed: no socket pair for the HTTP/2 guard: {} ({} similar "
           "suppressed)",
-          label.id, label.peer, std::strerror(errno), suppressed);
+          label.id, label.peer, ec.message(), suppressed);
     }
-    ::close(client_fd);
     return false;
   }
+  shared.context->handoff->Handoff(pair[1], {});  // gRPC owns that end from here
+  shared.metrics.handoffs.Inc();
+  return true;
+}
+
+bool StartGuarded(int client_fd, std::string_view bytes_read, const net::ip::tcp& protocol,
+                  const net::any_io_executor& executor, Shared& shared,
+                  const ConnectionLabel& label) {
   boost::system::error_code ec;
   net::ip::tcp::socket client(executor);
   client.assign(protocol, client_fd, ec);
-  net::local::stream_protocol::socket grpc(executor);
-  if (!ec) grpc.assign(net::local::stream_protocol(), pair[0], ec);
   if (ec) {
-    ::close(pair[0]);
-    ::close(pair[1]);
-    if (!client.is_open()) ::close(client_fd);
+    ::close(client_fd);
     shared.metrics.handoff_failures.Inc();
     return false;
   }
+  net::local::stream_protocol::socket grpc(executor);
+  if (!OpenGrpcPair(executor, shared, label, &grpc)) return false;  // the client closes
   auto guard = std::make_shared<H2Guard>(std::move(client), std::move(grpc), shared, label);
-  shared.context->handoff->Handoff(pair[1], {});  // gRPC owns that end from here
-  shared.metrics.handoffs.Inc();
   guard->Start(bytes_read);
   return true;
 }
@@ -138,19 +151,9 @@ void H2Guard::OnReadable(Direction& d) {
 
 bool H2Guard::Inspect(Direction& d, std::string_view bytes) {
   const auto now = Clock::now();
-  std::optional<Http2Abuse> abuse;
-  if (d.from_client) {
-    d.reader.Feed(bytes, [&](const h2::Frame& f) {
-      abuse = policer_.FromClient(f, now);
-      return !abuse;
-    });
-  } else {
-    d.reader.Feed(bytes, [&](const h2::Frame& f) {
-      policer_.FromServer(f, now);
-      return true;
-    });
-    abuse = policer_.TakeServerAbuse();
-  }
+  const std::optional<Http2Abuse> abuse = d.from_client
+                                              ? policer_.ClientBytes(d.reader, bytes, now)
+                                              : policer_.ServerBytes(d.reader, bytes, now);
   if (!abuse) return true;
   Cut(*abuse);
   return false;

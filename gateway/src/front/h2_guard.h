@@ -28,6 +28,11 @@ bool StartGuarded(int client_fd, std::string_view bytes_read, const boost::asio:
                   const boost::asio::any_io_executor& executor, Shared& shared,
                   const ConnectionLabel& label);
 
+// Makes the socket pair a guard relays into: `*ours` is the guard's end, gRPC's plaintext
+// acceptor gets the other. False (counted, logged) if there is none.
+bool OpenGrpcPair(const boost::asio::any_io_executor& executor, Shared& shared,
+                  const ConnectionLabel& label, boost::asio::local::stream_protocol::socket* ours);
+
 // Counts a cut connection and logs it (a few lines a second at most); `what` names the
 // connection in the log ("HTTP/2 connection", "kept HTTP/2 connection").
 void CountCut(Shared& shared, const ConnectionLabel& label, Http2Abuse abuse,

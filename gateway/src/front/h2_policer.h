@@ -64,6 +64,26 @@ class H2Policer {
   // that make the server reset a stream are counted like the client's own resets).
   std::optional<Http2Abuse> TakeServerAbuse() { return std::exchange(server_abuse_, {}); }
 
+  // The whole frames `bytes` complete in `reader`, read as the client's (up to the first abuse,
+  // which is returned) or the server's (then the server abuse they caused, if any).
+  std::optional<Http2Abuse> ClientBytes(h2::FrameReader& reader, std::string_view bytes,
+                                        Clock::time_point now) {
+    std::optional<Http2Abuse> abuse;
+    reader.Feed(bytes, [&](const h2::Frame& f) {
+      abuse = FromClient(f, now);
+      return !abuse;
+    });
+    return abuse;
+  }
+  std::optional<Http2Abuse> ServerBytes(h2::FrameReader& reader, std::string_view bytes,
+                                        Clock::time_point now) {
+    reader.Feed(bytes, [&](const h2::Frame& f) {
+      FromServer(f, now);
+      return true;
+    });
+    return TakeServerAbuse();
+  }
+
   std::uint32_t last_client_stream() const { return last_stream_; }
   std::size_t open_streams() const { return open_.size(); }
 

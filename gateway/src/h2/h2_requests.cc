@@ -193,8 +193,8 @@ void H2Session::StartGrpcCall(Stream& s, std::optional<std::string> only_message
   events.on_done = [weak, id](grpc::Status status, Metadata trailers) {
     if (auto self = weak.lock()) self->OnGrpcDone(id, status, std::move(trailers));
   };
-  s.call = InProcessCall::Start(*ctx_->grpc_stub, s.path, metadata, timeout, socket_.get_executor(),
-                                std::move(events), std::move(only_message),
+  s.call = InProcessCall::Start(*ctx_->grpc_stub, s.path, metadata, timeout,
+                                Socket().get_executor(), std::move(events), std::move(only_message),
                                 /*paced=*/true);
 }
 
@@ -224,7 +224,7 @@ void H2Session::StartUnaryCall(Stream& s, std::string message, const Metadata& m
   const std::int32_t id = s.id;
   ctx_->grpc_stub->UnaryCall(
       &call->context, s.path, grpc::StubOptions(), &call->request, &call->response,
-      [call, weak, id, executor = socket_.get_executor()](grpc::Status status) {
+      [call, weak, id, executor = Socket().get_executor()](grpc::Status status) {
         boost::asio::post(executor, [call, weak, id, status = std::move(status)] {
           if (auto self = weak.lock()) self->OnUnaryDone(id, call->context, call->response, status);
         });
@@ -348,7 +348,8 @@ void H2Session::AnswerHttp(Stream& s, bool body_complete) {
   const RouteRequestFacts facts{.line = {verb, s.method, s.path, 20},
                                 .content_type = s.content_type,
                                 .body_complete = body_complete,
-                                .upgrade = false};
+                                .upgrade = false,
+                                .tls = tls_ != nullptr};
   Decision d = Decide(facts, state);
   const CallerFacts caller{.x_forwarded_for = s.forwarded_for,
                            .user_agent = s.user_agent,
@@ -400,7 +401,7 @@ void H2Session::TranscodeHttp(Stream& s, const Decision& d) {
   const int method_index = d.route.method_index;
   const bool warn = d.rule.policy == Http1Policy::kWarn;
   DeprecationNotice notice{method.path, d.rule.deprecated, d.rule.sunset, d.rule.link};
-  s.cancel = ctx_->transcoder->Call(method.path, s.body, metadata, timeout, socket_.get_executor(),
+  s.cancel = ctx_->transcoder->Call(method.path, s.body, metadata, timeout, Socket().get_executor(),
                                     [weak, id, method_index, warn, notice](TranscodeResult result) {
                                       const auto self = weak.lock();
                                       if (!self) return;

@@ -52,6 +52,41 @@ void KeepHttp2(net::ip::tcp::socket socket, std::string_view bytes, Shared& shar
   net::dispatch(executor, [session, copy = std::string(bytes)] { session->Start(copy); });
 }
 
+void KeepHttp2(std::unique_ptr<TlsStream> stream, std::string_view bytes, Shared& shared,
+               ConnectionSlot slot, ConnectionLabel label, KeptReason reason) {
+  shared.metrics.http2_kept.Inc(reason);
+  SPDLOG_DEBUG("conn={} peer={} HTTP/2 over TLS served by the gateway", label.id, label.peer);
+  const auto executor = stream->get_executor();
+  auto session =
+      std::make_shared<H2Session>(std::move(stream), shared, std::move(slot), std::move(label));
+  net::dispatch(executor, [session, copy = std::string(bytes)] { session->Start(copy); });
+}
+
+H2Session::H2Session(std::unique_ptr<TlsStream> stream, Shared& shared, ConnectionSlot slot,
+                     ConnectionLabel label)
+    : H2Session(net::ip::tcp::socket(stream->get_executor()), shared, std::move(slot),
+                std::move(label)) {
+  tls_ = std::move(stream);
+}
+
+template <typename Buffer, typename Handler>
+void H2Session::ReadSome(const Buffer& buffer, Handler&& handler) {
+  if (tls_) {
+    tls_->async_read_some(buffer, std::forward<Handler>(handler));
+  } else {
+    socket_.async_read_some(buffer, std::forward<Handler>(handler));
+  }
+}
+
+template <typename Buffer, typename Handler>
+void H2Session::Write(const Buffer& buffer, Handler&& handler) {
+  if (tls_) {
+    net::async_write(*tls_, buffer, std::forward<Handler>(handler));
+  } else {
+    net::async_write(socket_, buffer, std::forward<Handler>(handler));
+  }
+}
+
 H2Session::H2Session(net::ip::tcp::socket socket, Shared& shared, ConnectionSlot slot,
                      ConnectionLabel label)
     : socket_(std::move(socket)),
@@ -123,7 +158,7 @@ bool H2Session::Start(std::string_view bytes_read) {
 }
 
 void H2Session::Drain() {
-  net::post(socket_.get_executor(), [self = shared_from_this()] { self->BeginDrain(); });
+  net::post(Socket().get_executor(), [self = shared_from_this()] { self->BeginDrain(); });
 }
 
 void H2Session::BeginDrain() {
@@ -141,10 +176,10 @@ void H2Session::Read() {
     return;               // queue answers for it without end
   }
   reading_ = true;
-  socket_.async_read_some(net::buffer(read_buffer_),
-                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  ReadSome(net::buffer(read_buffer_),
+           [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+             self->OnRead(ec, n);
+           });
 }
 
 void H2Session::OnRead(boost::system::error_code ec, std::size_t n) {
@@ -158,13 +193,7 @@ void H2Session::OnRead(boost::system::error_code ec, std::size_t n) {
 }
 
 bool H2Session::Receive(std::string_view bytes) {
-  const auto now = Clock::now();
-  std::optional<Http2Abuse> abuse;
-  from_client_.Feed(bytes, [&](const h2::Frame& f) {
-    abuse = policer_.FromClient(f, now);
-    return !abuse;
-  });
-  if (abuse) {
+  if (const auto abuse = policer_.ClientBytes(from_client_, bytes, Clock::now())) {
     Cut(*abuse);
     return false;
   }
@@ -222,10 +251,10 @@ void H2Session::Flush() {
   }
   writing_ = true;
   write_started_ = now;
-  net::async_write(socket_, net::buffer(write_buffer_),
-                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                     self->OnWritten(ec);
-                   });
+  Write(net::buffer(write_buffer_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+          self->OnWritten(ec);
+        });
 }
 
 void H2Session::OnWritten(boost::system::error_code ec) {
@@ -272,9 +301,10 @@ void H2Session::Close() {
   CancelCalls();
   boost::system::error_code ignored;
   timer_.cancel();
-  // Half-close first, so the client reads the last frames and then EOF, not a reset.
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  socket_.close(ignored);
+  // Half-close first, so the client reads the last frames and then EOF, not a reset. Over TLS
+  // no close_notify is waited for: the GOAWAY already said where the connection ends.
+  Socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  Socket().close(ignored);
 }
 
 void H2Session::CancelCalls() {

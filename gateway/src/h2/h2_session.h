@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "call/inprocess_call.h"
@@ -37,10 +38,17 @@ namespace h2gate {
 // the client preface first.
 void KeepHttp2(boost::asio::ip::tcp::socket socket, std::string_view bytes, Shared& shared,
                ConnectionSlot slot, ConnectionLabel label, KeptReason reason);
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+// The same over TLS the gateway terminated, once ALPN chose h2 (front/tls_session.h); `bytes`
+// were read from the stream already.
+void KeepHttp2(std::unique_ptr<TlsStream> stream, std::string_view bytes, Shared& shared,
+               ConnectionSlot slot, ConnectionLabel label, KeptReason reason);
 
 class H2Session : public Drainable, public std::enable_shared_from_this<H2Session> {
  public:
   H2Session(boost::asio::ip::tcp::socket socket, Shared& shared, ConnectionSlot slot,
+            ConnectionLabel label);
+  H2Session(std::unique_ptr<TlsStream> stream, Shared& shared, ConnectionSlot slot,
             ConnectionLabel label);
   ~H2Session() override;
   H2Session(const H2Session&) = delete;
@@ -99,7 +107,16 @@ class H2Session : public Drainable, public std::enable_shared_from_this<H2Sessio
   void Respond(Stream& s, Response response, bool head);
   void Consume(Stream& s, std::size_t n);
 
-  boost::asio::ip::tcp::socket socket_;
+  // Reads and writes go to the TLS stream when there is one, else to the socket. Never both at
+  // once (a read waits for the write in flight), as an SSL stream needs.
+  template <typename Buffer, typename Handler>
+  void ReadSome(const Buffer& buffer, Handler&& handler);
+  template <typename Buffer, typename Handler>
+  void Write(const Buffer& buffer, Handler&& handler);
+  boost::asio::ip::tcp::socket& Socket() { return tls_ ? tls_->next_layer() : socket_; }
+
+  boost::asio::ip::tcp::socket socket_;  // unused (closed) over TLS
+  std::unique_ptr<TlsStream> tls_;
   boost::asio::steady_timer timer_;
   Shared& shared_;
   const std::shared_ptr<const Context> ctx_;

@@ -69,13 +69,21 @@ constexpr Family kTlsHellos{"h2gate_tls_client_hellos_total", "counter",
                             "malformed, too_large (over 64 KiB), timeout, closed."};
 constexpr Family kTlsConnections{"h2gate_tls_connections_total", "counter",
                                  "TLS connections by where they went: grpc (the embedded server "
-                                 "ran the handshake), gateway (terminated by the gateway)."};
+                                 "ran the handshake: --http2-guard-exempt sources), guarded "
+                                 "(terminated by the gateway, its first request gRPC: relayed "
+                                 "through the HTTP/2 guard), gateway (terminated and served "
+                                 "by the gateway)."};
 constexpr Family kTlsRefused{"h2gate_tls_refused_total", "counter",
                              "TLS connections refused before a handshake: version (all offered "
                              "versions older than --tls-min-version), not_configured (no "
                              "--tls-cert)."};
 constexpr Family kTlsHandshakes{"h2gate_tls_handshakes_total", "counter",
                                 "TLS handshakes the gateway ran itself, by result."};
+constexpr Family kTlsAlpn{"h2gate_tls_alpn_total", "counter",
+                          "Handshakes the gateway ran itself, by the protocol ALPN chose: h2 "
+                          "(its HTTP/2 session), http/1.1, none (no ALPN: HTTP/1.1)."};
+constexpr Family kTlsVersions{"h2gate_tls_versions_total", "counter",
+                              "Handshakes the gateway ran itself, by the TLS version agreed."};
 constexpr Family kTlsHandshakeDuration{"h2gate_tls_handshake_duration_seconds", "histogram",
                                        "Time of the TLS handshakes the gateway ran itself."};
 constexpr Family kTlsReloads{"h2gate_tls_reloads_total", "counter",
@@ -120,7 +128,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(HttpVersion::kCo
     kHttpVersionNames = {"1.x", "2"};
 constexpr std::size_t kHttpVersions = kHttpVersionNames.size();
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptReason::kCount)>
-    kKeptReasonNames = {"first_request", "route_per_request"};
+    kKeptReasonNames = {"first_request", "route_per_request", "alpn"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptStream::kCount)>
     kKeptStreamNames = {"grpc", "http", "reset"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptClose::kCount)>
@@ -129,11 +137,15 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(KeptClose::kCoun
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsHello::kCount)> kTlsHelloNames =
     {"ok", "not_tls", "malformed", "too_large", "timeout", "closed"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsRoute::kCount)> kTlsRouteNames =
-    {"grpc", "gateway"};
+    {"grpc", "guarded", "gateway"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsRefusal::kCount)>
     kTlsRefusalNames = {"version", "not_configured"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsHandshake::kCount)>
     kTlsHandshakeNames = {"ok", "failed", "timeout"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsAlpn::kCount)> kTlsAlpnNames = {
+    "h2", "http/1.1", "none"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(TlsVersion::kCount)>
+    kTlsVersionNames = {"TLSv1.2", "TLSv1.3"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsReload::kCount)>
     kTlsReloadNames = {"ok", "failed"};
 
@@ -371,6 +383,8 @@ void Metrics::Render(std::string& out) const {
   RenderEnum(out, kTlsConnections, "route", tls_connections, kTlsRouteNames);
   RenderEnum(out, kTlsRefused, "reason", tls_refused, kTlsRefusalNames);
   RenderEnum(out, kTlsHandshakes, "result", tls_handshakes, kTlsHandshakeNames);
+  RenderEnum(out, kTlsAlpn, "alpn", tls_alpn, kTlsAlpnNames);
+  RenderEnum(out, kTlsVersions, "version", tls_versions, kTlsVersionNames);
   Header(out, kTlsHandshakeDuration);
   tls_handshake_duration.Render(out, kTlsHandshakeDuration.name);
   RenderEnum(out, kTlsReloads, "result", tls_reloads, kTlsReloadNames);

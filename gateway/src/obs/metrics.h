@@ -89,7 +89,10 @@ enum class Limit {
   kCount
 };
 // Why an HTTP/2 connection was kept by the gateway instead of handed to gRPC.
-enum class KeptReason { kFirstRequest, kRoutePerRequest, kCount };
+// Why the gateway serves an HTTP/2 connection itself: its first request was not gRPC, its source
+// is in --http2-route-per-request, or (TLS) ALPN chose h2 for a client that also offered
+// http/1.1 (browsers, curl).
+enum class KeptReason { kFirstRequest, kRoutePerRequest, kAlpn, kCount };
 // What a stream on a kept connection was: a gRPC call, an HTTP request, or one the gateway reset
 // (malformed, or over the stream limit).
 enum class KeptStream { kGrpc, kHttp, kReset, kCount };
@@ -98,9 +101,12 @@ enum class KeptClose { kProtocolError, kIdle, kWriteTimeout, kCount };
 // TLS on the listening port (tls/): how its ClientHello read, where the connection went, why one
 // was refused, and how the handshakes the gateway runs itself ended.
 enum class TlsHello { kOk, kNotTls, kMalformed, kTooLarge, kTimeout, kClosed, kCount };
-enum class TlsRoute { kGrpc, kGateway, kCount };
+enum class TlsRoute { kGrpc, kGuarded, kGateway, kCount };
 enum class TlsRefusal { kVersion, kNotConfigured, kCount };
 enum class TlsHandshake { kOk, kFailed, kTimeout, kCount };
+// What the handshakes the gateway ran agreed on.
+enum class TlsAlpn { kH2, kHttp11, kNone, kCount };
+enum class TlsVersion { kTls12, kTls13, kCount };
 enum class TlsReload { kOk, kFailed, kCount };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
@@ -178,6 +184,8 @@ class Metrics {
   EnumCounter<TlsRefusal> tls_refused;
   EnumCounter<TlsHandshake> tls_handshakes;
   Histogram tls_handshake_duration;
+  EnumCounter<TlsAlpn> tls_alpn;
+  EnumCounter<TlsVersion> tls_versions;
   EnumCounter<TlsReload> tls_reloads;
   Gauge tls_certificate_expiry;  // the leaf's notAfter, Unix seconds; 0 without TLS
   Gauge memory_limit_bytes;

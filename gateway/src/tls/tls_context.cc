@@ -159,15 +159,17 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
   } else if (o.tls_client_auth == "request") {
     ctx->set_verify_mode(ssl::verify_peer);
   }
-  // The gateway's own sessions speak HTTP/1.1: it is chosen when offered; a client that offers
-  // neither it nor anything else goes on without ALPN (RFC 7301 3.2 allows either).
+  // The gateway's own sessions speak HTTP/2 and HTTP/1.1, h2 first when both are offered
+  // (RFC 9113 3.2); a client that offers neither goes on without ALPN (RFC 7301 3.2 allows
+  // either) and is served HTTP/1.1.
   SSL_CTX_set_alpn_select_cb(
       native,
       [](SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
          unsigned int in_len, void*) -> int {
-        static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        static constexpr unsigned char kOurs[] = {2,   'h', '2', 8,   'h', 't',
+                                                  't', 'p', '/', '1', '.', '1'};
         unsigned char* selected = nullptr;
-        if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof kHttp11, in, in_len) !=
+        if (SSL_select_next_proto(&selected, out_len, kOurs, sizeof kOurs, in, in_len) !=
             OPENSSL_NPN_NEGOTIATED) {
           return SSL_TLSEXT_ERR_NOACK;
         }
