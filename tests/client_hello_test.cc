@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "tls/client_hello.h"
+#include "tls/tls_context.h"
 
 namespace h2gate {
 namespace {
@@ -346,6 +347,19 @@ TEST(ClientHelloNames, MetricLabels) {
   EXPECT_STREQ(ClientHelloResultName(R::kNotTls), "not_tls");
   EXPECT_STREQ(ClientHelloResultName(R::kMalformed), "malformed");
   EXPECT_STREQ(ClientHelloResultName(R::kTooLarge), "too_large");
+}
+
+// The 421 check: Host or :authority against the SNI.
+TEST(AuthorityMatchesServerName, PortsCaseAndTrailingDotAreTheSameServer) {
+  EXPECT_TRUE(AuthorityMatchesServerName("api.example", "api.example"));
+  EXPECT_TRUE(AuthorityMatchesServerName("API.Example:8443", "api.example"));
+  EXPECT_TRUE(AuthorityMatchesServerName("api.example.", "api.example"));
+  EXPECT_TRUE(AuthorityMatchesServerName("anything", ""));  // no SNI: nothing to compare
+  EXPECT_FALSE(AuthorityMatchesServerName("other.example", "api.example"));
+  EXPECT_FALSE(AuthorityMatchesServerName("api.example.evil", "api.example"));
+  EXPECT_FALSE(AuthorityMatchesServerName("", "api.example"));
+  EXPECT_FALSE(AuthorityMatchesServerName("[::1]:8443", "api.example"));
+  EXPECT_TRUE(AuthorityMatchesServerName("[::1]:8443", "::1"));
 }
 
 }  // namespace

@@ -452,6 +452,23 @@ TEST_F(Tls, OpensslAlpnDecidesWhatServesTheConnection) {
   EXPECT_EQ(MetricValue(m, "h2gate_tls_alpn_total{alpn=\"none\"}"), 1);
 }
 
+// A connection opened for one server and used for another (HTTP/2 coalescing, a pool keyed by
+// address) gets 421 Misdirected Request, over HTTP/1.1 and HTTP/2; the client retries on a new
+// connection. A Host with a port, in another case or with a trailing dot, is the same server.
+TEST_F(Tls, HostOtherThanTheSniGets421) {
+  for (const char* version : {"--http1.1", "--http2"}) {
+    const CurlResult wrong = Curl("/healthz", {version, "-H", "Host: other.example"});
+    ASSERT_EQ(wrong.exit_code, 0) << wrong.output;
+    EXPECT_EQ(StatusOf(wrong.response), 421) << wrong.response;
+    EXPECT_NE(BodyOf(wrong.response).find("other.example"), std::string::npos) << wrong.response;
+    EXPECT_NE(BodyOf(wrong.response).find("localhost"), std::string::npos) << wrong.response;
+    const CurlResult same =
+        Curl("/healthz", {version, "-H", "Host: LOCALHOST.:" + std::to_string(port_)});
+    EXPECT_EQ(StatusOf(same.response), 200) << same.response;
+  }
+  EXPECT_EQ(MetricValue(Metrics(), "h2gate_tls_misdirected_total"), 2);
+}
+
 // A client that does not trust the certificate aborts the handshake with an alert.
 TEST_F(Tls, UntrustedCertificateIsAFailedHandshake) {
   const CurlResult c = Curl("/healthz", {}, /*trust_ca=*/false);

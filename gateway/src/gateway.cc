@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <absl/synchronization/mutex.h>
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -209,8 +210,12 @@ class Gateway::Impl {
     for (const auto& s : shared_.context->methods.Services())
       services += (services.empty() ? "" : ", ") + s;
     spdlog::info(
-        "h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1){}{}; services: {}", kVersion,
+        "h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1{}){}{}; services: {}", kVersion,
         o.listen.host, listener_.port(),
+        shared_.context->tls
+            ? fmt::format(", and TLS with {} until {:%Y-%m-%d %H:%M} UTC", o.tls_cert,
+                          fmt::gmtime(static_cast<std::time_t>(shared_.context->tls->not_after())))
+            : "",
         o.direct_listen ? fmt::format(", gRPC direct on {}", o.direct_listen->ToString()) : "",
         o.admin_listen ? fmt::format(", admin on {}:{}", o.admin_listen->host, admin_.port()) : "",
         services);

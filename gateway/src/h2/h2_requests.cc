@@ -8,6 +8,7 @@
 #include "h2/h2_session.h"
 #include "h2/h2_stream.h"
 #include "route/caller.h"
+#include "tls/tls_context.h"
 
 namespace h2gate {
 namespace http = boost::beast::http;
@@ -59,6 +60,18 @@ void H2Session::OnRequestHeaders(Stream& s) {
                              grpc::StatusCode::RESOURCE_EXHAUSTED,
                              "request header larger than the limit (--max-header-bytes)", 20),
                    false);
+  }
+  if (tls_ && !ctx_->route_per_request.Contains(label_.peer_address)) {
+    // As over HTTP/1.1 (http1_session.cc): a connection coalesced for another host gets 421.
+    const std::string wrong = MisdirectedMessage(tls_->native_handle(), s.authority);
+    if (!wrong.empty()) {
+      shared_.metrics.tls_misdirected.Inc();
+      s.grpc = false;  // answered now, its body read and dropped, as any answered request's
+      return Respond(s,
+                     JsonError(http::status::misdirected_request,
+                               grpc::StatusCode::FAILED_PRECONDITION, wrong, 20),
+                     false);
+    }
   }
   if (!s.grpc) return;  // answered once the body is in (OnRequestEnd)
   const int index = ctx_->methods.Find(s.path);

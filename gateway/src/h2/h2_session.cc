@@ -419,8 +419,10 @@ int H2Session::OnHeader(nghttp2_session* session, const nghttp2_frame* frame,
     s->method = std::move(v);
   } else if (n == ":path") {
     s->path = std::move(v);
+  } else if (n == ":authority" || n == "host") {
+    s->authority = std::move(v);  // compared with the SNI over TLS (421)
   } else if (n.starts_with(':')) {
-    // :authority and :scheme: not needed to route or to call gRPC in process
+    // :scheme: not needed to route or to call gRPC in process
   } else if (n == "content-type") {
     s->content_type = std::move(v);
   } else if (n == "user-agent") {

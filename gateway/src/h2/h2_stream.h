@@ -61,7 +61,8 @@ struct H2Session::Stream {
 
   // The request's headers.
   std::string method, path, content_type, user_agent, forwarded_for, grpc_timeout, grpc_encoding;
-  Metadata metadata;  // every other field, for gRPC's metadata and forwarded JSON headers
+  std::string authority;  // :authority, or Host
+  Metadata metadata;      // every other field, for gRPC's metadata and forwarded JSON headers
   std::size_t header_bytes = 0;
   bool headers_too_large = false;
   bool grpc = false;

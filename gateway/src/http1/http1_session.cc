@@ -8,6 +8,7 @@
 #include "http1/http1_rules.h"
 #include "route/caller.h"
 #include "route/router.h"
+#include "tls/tls_context.h"
 
 namespace h2gate {
 namespace http = beast::http;
@@ -147,6 +148,18 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
   const RequestVerdict verdict = CheckRequest(HeadOf(req));
   if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
+  if constexpr (kTls) {
+    // A connection reused for another host (HTTP/2 coalescing, a proxy's pool) says so with the
+    // 421 of RFC 9110 7.4, and the client retries on a new one. An ingress's connections carry
+    // its callers' hosts under its own SNI: not checked.
+    if (!ctx_->route_per_request.Contains(label_.peer_address)) {
+      const std::string wrong = MisdirectedMessage(stream_.native_handle(), req[http::field::host]);
+      if (!wrong.empty()) {
+        shared_.metrics.tls_misdirected.Inc();
+        return SendError(http::status::misdirected_request, wrong);
+      }
+    }
+  }
   // One policy snapshot for the whole request: a SIGHUP mid-call cannot give it two answers.
   const auto policy = shared_.policies.MayServe() ? shared_.policies.Get() : nullptr;
   const RouterState state{.methods = ctx_->methods,

@@ -84,6 +84,10 @@ constexpr Family kTlsAlpn{"h2gate_tls_alpn_total", "counter",
                           "(its HTTP/2 session), http/1.1, none (no ALPN: HTTP/1.1)."};
 constexpr Family kTlsVersions{"h2gate_tls_versions_total", "counter",
                               "Handshakes the gateway ran itself, by the TLS version agreed."};
+constexpr Family kTlsMisdirected{"h2gate_tls_misdirected_total", "counter",
+                                 "Requests answered 421 Misdirected Request: their Host or "
+                                 ":authority named another server than the TLS connection's "
+                                 "SNI."};
 constexpr Family kTlsHandshakeDuration{"h2gate_tls_handshake_duration_seconds", "histogram",
                                        "Time of the TLS handshakes the gateway ran itself."};
 constexpr Family kTlsReloads{"h2gate_tls_reloads_total", "counter",
@@ -385,6 +389,8 @@ void Metrics::Render(std::string& out) const {
   RenderEnum(out, kTlsHandshakes, "result", tls_handshakes, kTlsHandshakeNames);
   RenderEnum(out, kTlsAlpn, "alpn", tls_alpn, kTlsAlpnNames);
   RenderEnum(out, kTlsVersions, "version", tls_versions, kTlsVersionNames);
+  Header(out, kTlsMisdirected);
+  line(kTlsMisdirected.name, tls_misdirected.Value());
   Header(out, kTlsHandshakeDuration);
   tls_handshake_duration.Render(out, kTlsHandshakeDuration.name);
   RenderEnum(out, kTlsReloads, "result", tls_reloads, kTlsReloadNames);

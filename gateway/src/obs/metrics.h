@@ -186,6 +186,7 @@ class Metrics {
   Histogram tls_handshake_duration;
   EnumCounter<TlsAlpn> tls_alpn;
   EnumCounter<TlsVersion> tls_versions;
+  Counter tls_misdirected;  // 421: a Host or :authority other than the connection's SNI
   EnumCounter<TlsReload> tls_reloads;
   Gauge tls_certificate_expiry;  // the leaf's notAfter, Unix seconds; 0 without TLS
   Gauge memory_limit_bytes;

@@ -1,5 +1,6 @@
 #include "tls/tls_context.h"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -183,12 +185,26 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
 
 namespace {
 
+// Mode 0600 whatever the umask: the key's copy is as private as its directory.
 bool WriteFile(const std::string& path, const std::string& text, std::string* error) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) *error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
-  return static_cast<bool>(out);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = fmt::format("cannot write {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  const int write_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  if (done == text.size() && closed) return true;
+  *error = fmt::format("cannot write {}: {}", path,
+                       std::strerror(done == text.size() ? errno : write_errno));
+  return false;
 }
 
 }  // namespace
@@ -263,6 +279,36 @@ std::shared_ptr<grpc::ServerCredentials> GrpcTlsFiles::Credentials(const std::st
 
 bool IsGrpcClientHello(const ClientHelloInfo& hello) {
   return (hello.Offers("h2") || hello.Offers("grpc-exp")) && !hello.Offers("http/1.1");
+}
+
+std::string_view ServerName(SSL* ssl) {
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  return name == nullptr ? std::string_view() : std::string_view(name);
+}
+
+bool AuthorityMatchesServerName(std::string_view authority, std::string_view server_name) {
+  if (server_name.empty()) return true;
+  std::string_view host = authority;
+  if (host.starts_with('[')) {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? 0 : host.find(']') - 1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (host.ends_with('.')) host.remove_suffix(1);  // an absolute name is the same name
+  return host.size() == server_name.size() &&
+         std::equal(host.begin(), host.end(), server_name.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) ==
+                  std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
+std::string MisdirectedMessage(SSL* ssl, std::string_view authority) {
+  const std::string_view sni = ServerName(ssl);
+  if (AuthorityMatchesServerName(authority, sni)) return {};
+  return fmt::format(
+      "this TLS connection was opened for {:.200} (SNI), not for {:.200}: open a new connection "
+      "whose server name is the host you call",
+      sni, authority);
 }
 
 std::string_view ProtocolVersionAlert() {

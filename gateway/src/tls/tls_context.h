@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <grpcpp/security/server_credentials.h>
 #include <boost/asio/ssl/context.hpp>
@@ -69,6 +70,19 @@ class GrpcTlsFiles {
 // http/1.1 (browsers, curl, .NET Core 3's HttpClient) is answered by the gateway.
 struct ClientHelloInfo;
 bool IsGrpcClientHello(const ClientHelloInfo& hello);
+
+// The server name (SNI) a TLS connection asked for; empty if it sent none (a client dialling an
+// IP address).
+std::string_view ServerName(SSL* ssl);
+
+// Whether a request's Host or :authority ("host", "host:port", "[v6]:port") names the server
+// the connection's SNI asked for (case-insensitive). True without SNI: nothing to compare.
+// RFC 9110 7.4: a request for another authority gets 421 Misdirected Request.
+bool AuthorityMatchesServerName(std::string_view authority, std::string_view server_name);
+
+// The body of the 421 for a request to `authority` on a connection whose SNI is another server;
+// empty when they match.
+std::string MisdirectedMessage(SSL* ssl, std::string_view authority);
 
 // The TLS alert record that refuses a ClientHello whose versions are all too old
 // (protocol_version, RFC 8446 6.2), in the record version the client can read.
