@@ -548,6 +548,33 @@ TEST_F(TlsRequire, GrpcClientWithoutCertificateFails) {
   EXPECT_TRUE(CallEcho(TlsChannel(true), "after").ok());
 }
 
+// The workload that still calls over HTTP/1.1 is named by its certificate: the report and the
+// log line carry the verified client certificate's subject.
+TEST_F(TlsRequire, LegacyCallerReportNamesTheClientCertificate) {
+  const CurlResult c = CurlPostJson(
+      {"--http1.1", "--cert", certs().client_cert, "--key", certs().client_key, "-A", "legacy/1"});
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(StatusOf(c.response), 426) << c.response;
+  const CurlResult report =
+      Curl("/debug/legacy-callers",
+           {"--http1.1", "--cert", certs().client_cert, "--key", certs().client_key});
+  EXPECT_NE(report.response.find("\"tls_subject\":\"CN=legacy-caller.test\""), std::string::npos)
+      << report.response;
+  EXPECT_NE(report.response.find("\"user_agent\":\"legacy/1\""), std::string::npos)
+      << report.response;
+  // Plaintext callers have none.
+  RawClient plain(port_);
+  plain.Send(
+      "POST /echo.v1.Echo/Echo HTTP/1.1\r\nHost: t\r\nUser-Agent: plain/1\r\n"
+      "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+  EXPECT_EQ(StatusOf(plain.ReadUntilClose(5s)), 426);
+  const std::string json = BodyOf(Http("GET", "/debug/legacy-callers"));
+  const auto at = json.find("plain/1");
+  ASSERT_NE(at, std::string::npos) << json;
+  EXPECT_EQ(json.substr(at, json.find('}', at) - at).find("tls_subject"), std::string::npos)
+      << json;
+}
+
 class TlsRequest : public Tls {
  protected:
   void SetUp() override {

@@ -202,6 +202,9 @@ struct ConnectionLabel {
   std::string peer;     // "ip:port", "[v6]:port"
   std::string peer_ip;  // the address alone, as legacy callers are keyed
   boost::asio::ip::address peer_address;
+  // mTLS: the subject of the client certificate the gateway's handshake verified (RFC 2253),
+  // so that the report and the logs name the workload; empty otherwise.
+  std::string tls_subject;
 };
 
 }  // namespace h2gate

@@ -228,6 +228,7 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
     }
     shared_.metrics.tls_handshakes.Inc(TlsHandshake::kOk);
     shared_.metrics.tls_handshake_duration.Observe(Clock::now() - started_);
+    label_.tls_subject = PeerSubject(stream_.native_handle());
     const TlsAlpn alpn = AlpnOf(stream_.native_handle());
     shared_.metrics.tls_alpn.Inc(alpn);
     shared_.metrics.tls_versions.Inc(SSL_version(stream_.native_handle()) == TLS1_3_VERSION

@@ -32,7 +32,7 @@ std::string LegacyCallers::Key(std::string_view client, std::string_view user_ag
 bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
                            std::string_view method, bool registered, Clock::time_point now,
                            std::chrono::seconds log_every, std::string_view policy,
-                           std::string_view http_version) {
+                           std::string_view http_version, std::string_view tls_subject) {
   if (capacity_ == 0) return false;
   user_agent = Clip(user_agent);
   method = Clip(method);
@@ -77,6 +77,7 @@ bool LegacyCallers::Record(std::string_view client, std::string_view user_agent,
   e.last_seen = now;
   e.policy = policy;
   e.http_version = http_version;
+  e.tls_subject = Clip(tls_subject);
   if (e.last_logged == Clock::time_point{} || now - e.last_logged >= log_every) {
     e.last_logged = now;
     return true;
@@ -135,6 +136,12 @@ std::string LegacyCallers::RenderJson(std::size_t limit) const {
         "\"count_error\":{},\"first_seen\":\"{}\",\"last_seen\":\"{}\"}}",
         e.registered, e.policy, e.http_version, e.count, e.error, Rfc3339(e.first_seen),
         Rfc3339(e.last_seen));
+    if (!e.tls_subject.empty()) {
+      out.pop_back();  // the closing brace
+      out += ",\"tls_subject\":";
+      AppendJsonString(out, e.tls_subject);
+      out += '}';
+    }
   }
   out += "]}\n";
   return out;
@@ -153,6 +160,7 @@ std::string LegacyCallers::RenderText(std::size_t limit) const {
     // Printable ASCII only: user agents come from callers.
     std::string agent;
     for (char c : e.user_agent) agent += (c >= 0x20 && c < 0x7f) ? c : '?';
+    if (!e.tls_subject.empty()) agent += " [tls: " + e.tls_subject + "]";
     out += fmt::format("{:>10} {:>8}  {:<24} {:<40} {:<4} {:<24} {}\n", e.count, e.error, e.client,
                        e.method + (e.registered ? "" : " (unregistered)"), e.http_version,
                        Rfc3339(e.last_seen), agent);

@@ -27,6 +27,7 @@ class LegacyCallers {
     bool registered = false;
     std::string policy = "reject";     // what the caller got
     std::string http_version = "1.1";  // how it called last: "1.0", "1.1" or "2"
+    std::string tls_subject;           // its client certificate's, last seen (mTLS); clipped
     std::uint64_t count = 0;
     std::uint64_t error = 0;  // count may overstate the truth by up to this
     Clock::time_point first_seen;
@@ -45,7 +46,8 @@ class LegacyCallers {
   // over; the latest of each is kept.
   bool Record(std::string_view client, std::string_view user_agent, std::string_view method,
               bool registered, Clock::time_point now, std::chrono::seconds log_every,
-              std::string_view policy = "reject", std::string_view http_version = "1.1");
+              std::string_view policy = "reject", std::string_view http_version = "1.1",
+              std::string_view tls_subject = {});
 
   // The tracked callers, heaviest first; at most `limit`.
   std::vector<Entry> Top(std::size_t limit) const;

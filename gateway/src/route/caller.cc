@@ -32,7 +32,7 @@ void RecordCaller(Shared& shared, const ConnectionLabel& label, const Route& rou
   if (!shared.legacy_callers.Record(
           client, facts.user_agent, method_path, registered, shared.clock(),
           std::chrono::duration_cast<std::chrono::seconds>(ctx.options.rejection_log_interval),
-          policy, version) ||
+          policy, version, label.tls_subject) ||
       !shared.rejection_log.Allow(&suppressed)) {
     return;
   }
@@ -55,6 +55,7 @@ void RecordCaller(Shared& shared, const ConnectionLabel& label, const Route& rou
             {"registered", registered ? "true" : "false"},
             {"user_agent", facts.user_agent.substr(0, LegacyCallers::kMaxFieldBytes)},
             {"policy", policy},
+            {"tls_subject", label.tls_subject},
             {"suppressed", dropped}});
 }
 

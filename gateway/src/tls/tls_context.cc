@@ -302,6 +302,18 @@ bool AuthorityMatchesServerName(std::string_view authority, std::string_view ser
          });
 }
 
+std::string PeerSubject(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0) {
+    return {};
+  }
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(std::clamp(n, 0L, 256L)));
+}
+
 std::string MisdirectedMessage(SSL* ssl, std::string_view authority) {
   const std::string_view sni = ServerName(ssl);
   if (AuthorityMatchesServerName(authority, sni)) return {};

@@ -80,6 +80,10 @@ std::string_view ServerName(SSL* ssl);
 // RFC 9110 7.4: a request for another authority gets 421 Misdirected Request.
 bool AuthorityMatchesServerName(std::string_view authority, std::string_view server_name);
 
+// The subject (RFC 2253, at most 256 bytes) of the client certificate `ssl` verified; empty if
+// the client sent none or it did not verify.
+std::string PeerSubject(SSL* ssl);
+
 // The body of the 421 for a request to `authority` on a connection whose SNI is another server;
 // empty when they match.
 std::string MisdirectedMessage(SSL* ssl, std::string_view authority);
