@@ -741,6 +741,58 @@ TEST_F(TlsDeadlines, StalledHandshakeIsCutAndCounted) {
   EXPECT_EQ(MetricValue(Metrics(), Route("gateway")), 1);
 }
 
+// 2,000 connections that send a gRPC client's ClientHello and then nothing: each holds a slot
+// and a handshake until --tls-handshake-timeout, and none of it slows gRPC over TLS on new
+// connections meanwhile. Then every one is counted as timed out and let go.
+class TlsStalled : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.tls_handshake_timeout = 4s;  // outlasts the calls below, sanitizer builds included
+    o.sniff_timeout = 4s;
+    StartTls(o);
+  }
+};
+
+TEST_F(TlsStalled, TwoThousandStalledHandshakesLeaveGrpcOverTlsAlone) {
+  constexpr int kStalled = 2000;
+  const std::string hello = PythonClientHello("h2");
+  std::vector<std::unique_ptr<RawClient>> stalled;
+  stalled.reserve(kStalled);
+  for (int i = 0; i < kStalled; ++i) {
+    stalled.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(stalled.back()->connected()) << i;
+    ASSERT_TRUE(stalled.back()->Send(hello)) << i;
+  }
+  // While they stall: 20 new gRPC connections over TLS, two calls each, every one served.
+  int ok = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto channel = TlsChannel();
+    for (int j = 0; j < 2; ++j) {
+      const grpc::Status s = CallEcho(channel, "past the stalled", 5s);
+      EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+      ok += s.ok() ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(ok, 40);
+  const std::string m = Metrics();
+  EXPECT_GE(MetricValue(m, "h2gate_connections_open") + MetricValue(m, Handshakes("timeout")),
+            kStalled)
+      << "the stalled handshakes hold their slots until their deadline";
+  // The deadline lets all of them go.
+  const auto until = std::chrono::steady_clock::now() + 15s;
+  double timed_out = 0;
+  while ((timed_out = MetricValue(Metrics(), Handshakes("timeout"))) < kStalled &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(timed_out, kStalled);
+  EXPECT_LT(MetricValue(Metrics(), "h2gate_connections_open"), 10);
+  int closed = 0;
+  for (auto& c : stalled) closed += c->WaitClosed(2s) ? 1 : 0;
+  EXPECT_EQ(closed, kStalled);
+}
+
 // The certificate a handshake offering `alpn` is served: the PEM block s_client prints.
 std::string FirstPem(const std::string& text) {
   const auto begin = text.find("-----BEGIN CERTIFICATE-----");
