@@ -469,6 +469,57 @@ TEST_F(Tls, HostOtherThanTheSniGets421) {
   EXPECT_EQ(MetricValue(Metrics(), "h2gate_tls_misdirected_total"), 2);
 }
 
+// --tls-required: plaintext callers on the main port are told to use TLS (HTTP/1.x: 426 with
+// RFC 2817's Upgrade: TLS/1.2, HTTP/1.1; HTTP/2: GOAWAY INADEQUATE_SECURITY) and counted; TLS
+// callers are served; the admin port stays plaintext for probes and scrapes.
+class TlsRequired : public Tls {
+ protected:
+  void SetUp() override {
+    Options o = TlsOptions();
+    o.tls_required = true;
+    o.admin_listen = HostPort{"127.0.0.1", 0};
+    StartTls(o);
+  }
+  std::string AdminGet(const std::string& path) {
+    RawClient c(gateway_->admin_port());
+    c.Send("GET " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    return c.ReadUntilClose(5s);
+  }
+};
+
+TEST_F(TlsRequired, PlaintextIsToldToUseTlsAndTlsIsServed) {
+  const std::string http1 = Http("POST", "/echo.v1.Echo/Echo", kJson);
+  EXPECT_EQ(StatusOf(http1), 426) << http1;
+  EXPECT_NE(http1.find("\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n"), std::string::npos) << http1;
+  EXPECT_NE(BodyOf(http1).find("requires TLS"), std::string::npos) << http1;
+  EXPECT_EQ(StatusOf(Http("GET", "/healthz")), 426);
+
+  const auto h2 =
+      RunProcess({"nghttp", "-v", "http://127.0.0.1:" + std::to_string(port_) + "/"}, 10s);
+  EXPECT_NE(h2.output.find("error_code=INADEQUATE_SECURITY"), std::string::npos) << h2.output;
+  EXPECT_NE(h2.output.find("TLS is required"), std::string::npos) << h2.output;
+  const grpc::Status plain = CallEcho(NewChannel(), "plaintext", 2s);
+  EXPECT_FALSE(plain.ok());
+
+  EXPECT_TRUE(CallEcho(TlsChannel(), "over tls").ok());
+  const CurlResult https = Curl("/healthz", {"--http1.1"});
+  EXPECT_EQ(StatusOf(https.response), 200) << https.output;
+
+  EXPECT_EQ(StatusOf(AdminGet("/readyz")), 200);
+  const std::string m = BodyOf(AdminGet("/metrics"));
+  EXPECT_EQ(MetricValue(m, "h2gate_plaintext_refused_total{protocol=\"http1\"}"), 2) << m;
+  EXPECT_GE(MetricValue(m, "h2gate_plaintext_refused_total{protocol=\"http2\"}"), 2) << m;
+}
+
+TEST(TlsRequiredStartup, WithoutACertificateStartFailsSayingSo) {
+  Options o = TestOptions();
+  o.tls_required = true;
+  Gateway gateway(o);
+  std::string error;
+  EXPECT_FALSE(gateway.Start(&error));
+  EXPECT_EQ(error, "--tls-required needs --tls-cert and --tls-key");
+}
+
 // A client that does not trust the certificate aborts the handshake with an alert.
 TEST_F(Tls, UntrustedCertificateIsAFailedHandshake) {
   const CurlResult c = Curl("/healthz", {}, /*trust_ca=*/false);

@@ -210,8 +210,9 @@ class Gateway::Impl {
     for (const auto& s : shared_.context->methods.Services())
       services += (services.empty() ? "" : ", ") + s;
     spdlog::info(
-        "h2gate {} listening on {}:{} (gRPC over h2c and HTTP/1.1{}){}{}; services: {}", kVersion,
-        o.listen.host, listener_.port(),
+        "h2gate {} listening on {}:{} ({}{}){}{}; services: {}", kVersion, o.listen.host,
+        listener_.port(),
+        o.tls_required ? "TLS only: plaintext refused" : "gRPC over h2c and HTTP/1.1",
         shared_.context->tls
             ? fmt::format(", and TLS with {} until {:%Y-%m-%d %H:%M} UTC", o.tls_cert,
                           fmt::gmtime(static_cast<std::time_t>(shared_.context->tls->not_after())))

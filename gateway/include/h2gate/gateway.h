@@ -117,6 +117,9 @@ struct Options {
   std::string tls_client_auth = "off";    // off, request (verified if sent), require
   std::string tls_min_version = "1.2";    // 1.2 or 1.3: older ClientHellos are refused
   Duration tls_handshake_timeout{10000};  // on both sides: gRPC's own default is 2 minutes
+  // Plaintext on the main port is refused: HTTP/1.x gets 426 with Upgrade: TLS/1.2, HTTP/1.1,
+  // HTTP/2 a GOAWAY(INADEQUATE_SECURITY). The admin listener stays plaintext (probes, scrapes).
+  bool tls_required = false;
   // How often the TLS files are looked at for a rotation (gRPC's copies are reread each second);
   // 0: never.
   Duration tls_reload_interval{10000};

@@ -349,6 +349,9 @@ const Flag kFlags[] = {
        o.tls_min_version = v;
        return "";
      }},
+    H2GATE_BOOL_FLAG("tls-required", "H2GATE_TLS_REQUIRED", tls_required,
+                     "refuse plaintext on the main port (426 for HTTP/1.x, GOAWAY for HTTP/2); "
+                     "needs --tls-cert"),
     H2GATE_DURATION_FLAG("tls-handshake-timeout", "H2GATE_TLS_HANDSHAKE_TIMEOUT",
                          tls_handshake_timeout,
                          "a TLS handshake must be done by then, the gateway's and gRPC's"),

@@ -33,6 +33,7 @@ enum class ErrorCode : std::uint32_t {
   kRefusedStream = 7,
   kCancel = 8,
   kEnhanceYourCalm = 0xb,
+  kInadequateSecurity = 0xc,
 };
 
 inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

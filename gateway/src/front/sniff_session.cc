@@ -116,6 +116,29 @@ void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label,
   HandOffCounted(*shared.context->handoff, shared, label, fd, bytes);
 }
 
+// Plaintext HTTP/2 under --tls-required: the server's SETTINGS and a GOAWAY that says why, then
+// closed. What the client sent is read first, so the close sends no reset ahead of the GOAWAY.
+void RefusePlaintextHttp2(int fd, Shared& shared, const ConnectionLabel& label) {
+  shared.metrics.plaintext_refused.Inc(PlaintextRefusal::kHttp2);
+  char sink[4096];
+  for (int i = 0; i < 32 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+  }
+  static const std::string kAnswer =
+      std::string("\0\0\0\4\0\0\0\0\0", 9) +  // an empty SETTINGS frame
+      h2::Goaway(0, h2::ErrorCode::kInadequateSecurity,
+                 "h2gate: TLS is required on this port: connect with TLS, ALPN h2");
+  (void)::send(fd, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+  std::uint64_t suppressed = 0;
+  if (shared.rejection_log.Allow(&suppressed)) {
+    spdlog::warn(
+        "conn={} peer={} plaintext HTTP/2 refused: --tls-required; GOAWAY INADEQUATE_SECURITY "
+        "({} similar suppressed)",
+        label.id, label.peer, suppressed);
+  }
+}
+
 // Gives `fd` to `socket`; closes it and returns false if the event loop cannot take it.
 bool Adopt(int fd, const net::ip::tcp& protocol, net::ip::tcp::socket& socket) {
   boost::system::error_code ec;
@@ -126,9 +149,11 @@ bool Adopt(int fd, const net::ip::tcp& protocol, net::ip::tcp::socket& socket) {
 
 // Where an HTTP/2 connection goes, from the bytes it has sent so far.
 // kWait: no request yet; `waited` says the first-request wait is over (then it is gRPC's).
-enum class Http2Route { kHandOff, kKeep, kNeedMore, kWait };
+// kRefuse: plaintext under --tls-required.
+enum class Http2Route { kHandOff, kKeep, kNeedMore, kWait, kRefuse };
 Http2Route RouteHttp2(const Shared& shared, const ConnectionLabel& label, std::string_view bytes,
                       KeptReason* why, bool waited = false) {
+  if (shared.context->options.tls_required) return Http2Route::kRefuse;
   if (shared.context->route_per_request.Contains(label.peer_address)) {
     *why = KeptReason::kRoutePerRequest;
     return Http2Route::kKeep;
@@ -183,6 +208,10 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
     }
     if (detected == Protocol::kHttp2) {
       const Http2Route route = RouteHttp2(shared, label, peeked, &why);
+      if (route == Http2Route::kRefuse) {
+        CountDecided(shared, Protocol::kHttp2, started);
+        return RefusePlaintextHttp2(fd, shared, label);
+      }
       if (route == Http2Route::kHandOff) {
         CountDecided(shared, Protocol::kHttp2, started);
         return HandOff(shared, slot, label, fd, {}, protocol, executor);
@@ -208,6 +237,7 @@ void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_exe
                                  : Http2Route::kNeedMore;
     if (p == Protocol::kHttp2 && route != Http2Route::kNeedMore) {
       CountDecided(shared, p, started);
+      if (route == Http2Route::kRefuse) return RefusePlaintextHttp2(fd, shared, label);
       if (route == Http2Route::kHandOff) {
         return HandOff(shared, slot, label, fd, data, protocol, executor);
       }
@@ -390,12 +420,18 @@ Protocol SniffSession::Decide() {
   const Http2Route route = RouteHttp2(shared_, label_, bytes, &why_, /*waited=*/true);
   if (route == Http2Route::kNeedMore) return Protocol::kNeedMore;
   keep_ = route == Http2Route::kKeep;
+  refuse_ = route == Http2Route::kRefuse;
   return p;
 }
 
 void SniffSession::Dispatch(Protocol protocol) {
   switch (protocol) {
     case Protocol::kHttp2: {
+      if (refuse_) {
+        const int fd = ReleaseFd();
+        if (fd >= 0) RefusePlaintextHttp2(fd, shared_, label_);
+        return;
+      }
       if (!keep_) return HandToGrpc();
       if (!slot_.held()) {  // over --max-connections: hand-offs take no slot, kept ones do
         shared_.metrics.limits.Inc(Limit::kConnections);

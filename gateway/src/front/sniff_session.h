@@ -68,7 +68,8 @@ class SniffSession : public std::enable_shared_from_this<SniffSession> {
   ConnectionLabel label_;
   std::chrono::steady_clock::time_point started_;
   bool timed_out_ = false;
-  bool keep_ = false;  // an HTTP/2 connection the gateway serves itself
+  bool keep_ = false;    // an HTTP/2 connection the gateway serves itself
+  bool refuse_ = false;  // plaintext HTTP/2 under --tls-required
   KeptReason why_{};
   std::optional<ClientHelloInfo> hello_;  // a TLS connection's, once whole
 };

@@ -148,6 +148,10 @@ void Http1Session<Stream>::Respond(bool keep_alive, bool body_complete) {
   const auto& req = parser_->get();
   const RequestVerdict verdict = CheckRequest(HeadOf(req));
   if (!verdict.ok) return SendError(http::status::bad_request, verdict.why);
+  if constexpr (!kTls) {
+    // --tls-required: the admin listener (probes, scrapes) stays plaintext.
+    if (ctx_->options.tls_required && routes_.grpc) return RefusePlaintext();
+  }
   if constexpr (kTls) {
     // A connection reused for another host (HTTP/2 coalescing, a proxy's pool) says so with the
     // 421 of RFC 9110 7.4, and the client retries on a new one. An ingress's connections carry
@@ -302,6 +306,23 @@ void Http1Session<Stream>::SendError(http::status status, std::string_view messa
       too_large ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::INVALID_ARGUMENT;
   Response res = JsonError(status, code, message, version);
   Finalize(res, false, false);
+  Send(std::move(res), false);
+}
+
+template <class Stream>
+void Http1Session<Stream>::RefusePlaintext() {
+  shared_.metrics.plaintext_refused.Inc(PlaintextRefusal::kHttp1);
+  const auto& req = parser_->get();
+  Response res = JsonError(
+      http::status::upgrade_required, grpc::StatusCode::FAILED_PRECONDITION,
+      fmt::format("this port requires TLS: call https://{:.200}{:.200} (TLS 1.2 or newer; gRPC "
+                  "clients: TLS with ALPN h2)",
+                  req[http::field::host], req.target()),
+      req.version() == 10 ? 10 : 11);
+  res.set(http::field::upgrade, "TLS/1.2, HTTP/1.1");
+  res.set(http::field::connection, "Upgrade, close");
+  Finalize(res, false, req.method() == http::verb::head);
+  res.set(http::field::connection, "Upgrade, close");
   Send(std::move(res), false);
 }
 

@@ -57,6 +57,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
   // Counts the caller in the legacy-caller report; logs it when the report says so.
   void RecordCaller(const Route& route, std::string_view policy);
   void SendError(beast::http::status status, std::string_view message);
+  // --tls-required on plaintext: 426 with Upgrade: TLS/1.2, HTTP/1.1 (RFC 2817), then closed.
+  void RefusePlaintext();
   void Send(Response response, bool keep_alive);
   // Writes bytes serialised ahead of time; `wire` must outlive the write (it lives in Shared).
   void SendWire(std::string_view wire, beast::http::status status, bool keep_alive);

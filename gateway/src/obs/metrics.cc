@@ -84,6 +84,9 @@ constexpr Family kTlsAlpn{"h2gate_tls_alpn_total", "counter",
                           "(its HTTP/2 session), http/1.1, none (no ALPN: HTTP/1.1)."};
 constexpr Family kTlsVersions{"h2gate_tls_versions_total", "counter",
                               "Handshakes the gateway ran itself, by the TLS version agreed."};
+constexpr Family kPlaintextRefused{"h2gate_plaintext_refused_total", "counter",
+                                   "Plaintext callers refused under --tls-required: http1 (426 "
+                                   "with Upgrade: TLS/1.2), http2 (GOAWAY INADEQUATE_SECURITY)."};
 constexpr Family kTlsMisdirected{"h2gate_tls_misdirected_total", "counter",
                                  "Requests answered 421 Misdirected Request: their Host or "
                                  ":authority named another server than the TLS connection's "
@@ -150,6 +153,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(TlsAlpn::kCount)
     "h2", "http/1.1", "none"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsVersion::kCount)>
     kTlsVersionNames = {"TLSv1.2", "TLSv1.3"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(PlaintextRefusal::kCount)>
+    kPlaintextRefusalNames = {"http1", "http2"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsReload::kCount)>
     kTlsReloadNames = {"ok", "failed"};
 
@@ -389,6 +394,7 @@ void Metrics::Render(std::string& out) const {
   RenderEnum(out, kTlsHandshakes, "result", tls_handshakes, kTlsHandshakeNames);
   RenderEnum(out, kTlsAlpn, "alpn", tls_alpn, kTlsAlpnNames);
   RenderEnum(out, kTlsVersions, "version", tls_versions, kTlsVersionNames);
+  RenderEnum(out, kPlaintextRefused, "protocol", plaintext_refused, kPlaintextRefusalNames);
   Header(out, kTlsMisdirected);
   line(kTlsMisdirected.name, tls_misdirected.Value());
   Header(out, kTlsHandshakeDuration);

@@ -108,6 +108,8 @@ enum class TlsHandshake { kOk, kFailed, kTimeout, kCount };
 enum class TlsAlpn { kH2, kHttp11, kNone, kCount };
 enum class TlsVersion { kTls12, kTls13, kCount };
 enum class TlsReload { kOk, kFailed, kCount };
+// Plaintext refused under --tls-required, by what it was.
+enum class PlaintextRefusal { kHttp1, kHttp2, kCount };
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 // The http_version label of calls on gRPC paths: "1.x" (HTTP/1.0 and 1.1) or "2".
@@ -186,7 +188,9 @@ class Metrics {
   Histogram tls_handshake_duration;
   EnumCounter<TlsAlpn> tls_alpn;
   EnumCounter<TlsVersion> tls_versions;
-  Counter tls_misdirected;  // 421: a Host or :authority other than the connection's SNI
+  Counter tls_misdirected;
+  EnumCounter<PlaintextRefusal>
+      plaintext_refused;  // 421: a Host or :authority other than the connection's SNI
   EnumCounter<TlsReload> tls_reloads;
   Gauge tls_certificate_expiry;  // the leaf's notAfter, Unix seconds; 0 without TLS
   Gauge memory_limit_bytes;

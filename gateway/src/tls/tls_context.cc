@@ -89,6 +89,7 @@ std::int64_t NotAfter(const X509* cert) {
 std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string* error) {
   if (o.tls_cert.empty() && o.tls_key.empty()) {
     if (!o.tls_client_ca.empty()) *error = "--tls-client-ca needs --tls-cert and --tls-key";
+    if (o.tls_required) *error = "--tls-required needs --tls-cert and --tls-key";
     return nullptr;
   }
   if (o.tls_cert.empty() || o.tls_key.empty()) {
