@@ -120,16 +120,11 @@ void HandOff(Shared& shared, ConnectionSlot& slot, const ConnectionLabel& label,
 // closed. What the client sent is read first, so the close sends no reset ahead of the GOAWAY.
 void RefusePlaintextHttp2(int fd, Shared& shared, const ConnectionLabel& label) {
   shared.metrics.plaintext_refused.Inc(PlaintextRefusal::kHttp2);
-  char sink[4096];
-  for (int i = 0; i < 32 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
-  }
   static const std::string kAnswer =
       std::string("\0\0\0\4\0\0\0\0\0", 9) +  // an empty SETTINGS frame
       h2::Goaway(0, h2::ErrorCode::kInadequateSecurity,
                  "h2gate: TLS is required on this port: connect with TLS, ALPN h2");
-  (void)::send(fd, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  ::shutdown(fd, SHUT_WR);
-  ::close(fd);
+  AnswerAndClose(fd, kAnswer);
   std::uint64_t suppressed = 0;
   if (shared.rejection_log.Allow(&suppressed)) {
     spdlog::warn(
@@ -173,6 +168,15 @@ Http2Route RouteHttp2(const Shared& shared, const ConnectionLabel& label, std::s
 }
 
 }  // namespace
+
+void AnswerAndClose(int fd, std::string_view answer) {
+  char sink[4096];
+  for (int i = 0; i < 32 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+  }
+  (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
 
 void HandOffCounted(HandoffTarget& target, Shared& shared, const ConnectionLabel& label, int fd,
                     std::string_view bytes) {

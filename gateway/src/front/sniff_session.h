@@ -26,6 +26,10 @@ void StartConnection(int fd, const boost::asio::ip::tcp& protocol,
                      const boost::asio::any_io_executor& executor, Shared& shared,
                      ConnectionSlot slot, ConnectionLabel label);
 
+// Refuses a connection before any session: reads what the client sent (closing on unread bytes
+// would send a reset that may overtake the answer), sends `answer`, half-closes and closes `fd`.
+void AnswerAndClose(int fd, std::string_view answer);
+
 // Hands `fd` and the bytes read from it to `target`, counted in h2gate_grpc_handoffs_total or
 // h2gate_grpc_handoff_failures_total; plaintext and TLS hand-offs alike.
 void HandOffCounted(HandoffTarget& target, Shared& shared, const ConnectionLabel& label, int fd,

@@ -38,18 +38,11 @@ const char* VersionName(std::uint16_t v) {
   return "an unknown version";
 }
 
-// Sends the protocol_version alert and closes. The ClientHello is read first: closing a socket
-// with unread bytes sends a reset, which may overtake the alert.
+// Sends the protocol_version alert and closes (AnswerAndClose).
 void RefuseVersion(int fd, Shared& shared, const ConnectionLabel& label,
                    const ClientHelloInfo& hello) {
   shared.metrics.tls_refused.Inc(TlsRefusal::kVersion);
-  char sink[4096];
-  for (int i = 0; i < 32 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
-  }
-  const std::string_view alert = ProtocolVersionAlert();
-  (void)::send(fd, alert.data(), alert.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  ::shutdown(fd, SHUT_WR);
-  ::close(fd);
+  AnswerAndClose(fd, ProtocolVersionAlert());
   std::uint64_t suppressed = 0;
   if (shared.rejection_log.Allow(&suppressed)) {
     spdlog::warn(
