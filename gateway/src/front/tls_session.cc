@@ -93,7 +93,7 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
   void Start() {
     deadline_.expires_after(shared_.context->options.sniff_timeout);
     deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec) return;
+      if (ec || self->passed_on_) return;  // cancelled, or fired just as the stream went on
       self->shared_.metrics.limits.Inc(Limit::kSniffTimeout);
       boost::system::error_code ignored;
       self->stream_.lowest_layer().close(ignored);
@@ -133,13 +133,16 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
       wait_.expires_after(shared_.context->options.http2_first_request_wait);
     }
     if (wait_.expiry() <= net::steady_timer::clock_type::now()) return Guard();
+    socket_waiting_ = true;
     wait_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec) return;
+      // Only the socket wait below is cancelled: an SSL read cut short would lose its record.
+      if (ec || !self->socket_waiting_) return;
       boost::system::error_code ignored;
       self->stream_.lowest_layer().cancel(ignored);  // the wait below ends: to gRPC
     });
     stream_.lowest_layer().async_wait(net::socket_base::wait_read,
                                       [self = shared_from_this()](boost::system::error_code ec) {
+                                        self->socket_waiting_ = false;
                                         self->wait_.cancel();
                                         if (ec == net::error::operation_aborted)
                                           return self->Guard();
@@ -152,6 +155,7 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
   }
 
   void Guard() {
+    passed_on_ = true;
     deadline_.cancel();
     shared_.metrics.tls_connections.Inc(TlsRoute::kGuarded);
     slot_.Release();  // gRPC's connections take no slot, as plaintext guarded ones
@@ -160,6 +164,7 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
   }
 
   void Keep() {
+    passed_on_ = true;
     deadline_.cancel();
     shared_.metrics.tls_connections.Inc(TlsRoute::kGateway);
     KeepHttp2(std::make_unique<TlsStream>(std::move(stream_)), bytes_, shared_, std::move(slot_),
@@ -170,6 +175,8 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
   net::steady_timer deadline_;  // --sniff-timeout, for the whole look
   net::steady_timer wait_;      // --http2-first-request-wait
   bool waiting_ = false;
+  bool passed_on_ = false;       // the stream went to the guard or the HTTP/2 session
+  bool socket_waiting_ = false;  // the readiness wait is pending (not an SSL read)
   Shared& shared_;
   ConnectionSlot slot_;
   ConnectionLabel label_;
