@@ -153,8 +153,12 @@ class Gateway::Impl {
     }
     int direct_port = 0;
     if (o.direct_listen) {
-      builder_.AddListeningPort(o.direct_listen->ToString(), grpc::InsecureServerCredentials(),
-                                &direct_port);
+      // With TLS the direct port is gRPC's own TLS port: the baseline of TLS benchmarks.
+      builder_.AddListeningPort(
+          o.direct_listen->ToString(),
+          context->tls ? grpc_tls_files_->Credentials(o.tls_client_auth, kGrpcTlsRefreshSeconds)
+                       : grpc::InsecureServerCredentials(),
+          &direct_port);
     }
     std::vector<std::string> service_names;
     CaptureServiceNames(builder_, &service_names);
