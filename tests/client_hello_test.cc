@@ -357,7 +357,7 @@ TEST(AuthorityMatchesServerName, PortsCaseAndTrailingDotAreTheSameServer) {
   EXPECT_TRUE(AuthorityMatchesServerName("anything", ""));  // no SNI: nothing to compare
   EXPECT_FALSE(AuthorityMatchesServerName("other.example", "api.example"));
   EXPECT_FALSE(AuthorityMatchesServerName("api.example.evil", "api.example"));
-  EXPECT_FALSE(AuthorityMatchesServerName("", "api.example"));
+  EXPECT_TRUE(AuthorityMatchesServerName("", "api.example"));  // HTTP/1.0 without Host
   EXPECT_FALSE(AuthorityMatchesServerName("[::1]:8443", "api.example"));
   EXPECT_TRUE(AuthorityMatchesServerName("[::1]:8443", "::1"));
 }

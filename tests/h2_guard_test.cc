@@ -54,9 +54,11 @@ std::string ReadToEnd(int fd, std::chrono::milliseconds timeout) {
 // client may still be sending (a WINDOW_UPDATE, a PING ack). Whatever gRPC wrote before it closed
 // must reach the client all the same; this once lost a draining call's trailers.
 TEST(H2GuardRelay, WhatGrpcWroteBeforeClosingReachesTheClientWhileTheClientSends) {
-  net::io_context io;
+  // Declared before the I/O context: a guard still queued in it when it goes counts itself out
+  // of `shared`.
   Shared shared(16);
   shared.context = std::make_shared<Context>(Options{});
+  net::io_context io;
 
   net::ip::tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
   const int client = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -87,6 +89,15 @@ TEST(H2GuardRelay, WhatGrpcWroteBeforeClosingReachesTheClientWhileTheClientSends
   guard->Start({});
   guard.reset();  // the guard owns itself through its pending waits
   std::thread loop([&io] { io.run_for(15s); });
+  // A failed ASSERT returns early: stop the loop and join it rather than terminate.
+  struct Join {
+    net::io_context& io;
+    std::thread& t;
+    ~Join() {
+      io.stop();
+      if (t.joinable()) t.join();
+    }
+  } join{io, loop};
 
   ASSERT_EQ(::send(client, kPreface.data(), kPreface.size(), 0),
             static_cast<ssize_t>(kPreface.size()));
@@ -113,7 +124,7 @@ TEST(H2GuardRelay, WhatGrpcWroteBeforeClosingReachesTheClientWhileTheClientSends
   EXPECT_EQ(got.size(), wrote.size());
   EXPECT_TRUE(got == wrote) << "the client got other bytes than gRPC wrote";
   ::close(client);
-  loop.join();
+  loop.join();  // returns once the guard has closed both ends
   EXPECT_EQ(shared.metrics.http2_guarded.Value(), 0) << "the guard is gone once both ends are";
 }
 

@@ -213,14 +213,8 @@ TEST_F(Hostile, BrokenSniffsAreCountedByReason) {
 // 5,000 connections that never send a byte all close at the sniff deadline, while a gRPC client
 // on its own connection keeps working without a single error.
 TEST_F(AcceptedAtOnce, FiveThousandSilentConnectionsWhileGrpcGoesOn) {
-  rlimit limit{};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  constexpr rlim_t kNeeded = 12000;  // both ends of 5,000 connections live in this process
-  if (limit.rlim_cur < kNeeded) {
-    limit.rlim_cur = std::min(kNeeded, limit.rlim_max);
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-  ASSERT_GE(limit.rlim_cur, kNeeded) << "the hard limit on open files is too low for this test";
+  // Both ends of 5,000 connections live in this process.
+  ASSERT_GE(RaiseOpenFileLimit(12000), 12000) << "the hard limit on open files is too low";
 
   auto stub = NewStub();
   {

@@ -3,10 +3,23 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace h2gate::testing {
+
+long RaiseOpenFileLimit(long needed) {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < static_cast<rlim_t>(needed)) {
+    limit.rlim_cur = std::min(static_cast<rlim_t>(needed), limit.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return static_cast<long>(limit.rlim_cur);
+}
 namespace {
 using Clock = std::chrono::steady_clock;
 

@@ -6,6 +6,10 @@
 
 namespace h2gate::testing {
 
+// Raises this process's soft limit on open files to `needed` (at most the hard limit); returns
+// the limit now in force.
+long RaiseOpenFileLimit(long needed);
+
 class RawClient {
  public:
   explicit RawClient(int port);  // connects to 127.0.0.1:port

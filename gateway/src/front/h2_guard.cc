@@ -1,5 +1,7 @@
 #include "front/h2_guard.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +41,11 @@ ssize_t Send(int fd, const char* data, std::size_t size) {
 bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
 }  // namespace
+
+int UnsentBytes(int fd) {
+  int n = 0;
+  return ::ioctl(fd, SIOCOUTQ, &n) == 0 ? n : 0;
+}
 
 bool OpenGrpcPair(const net::any_io_executor& executor, Shared& shared,
                   const ConnectionLabel& label, net::local::stream_protocol::socket* ours) {
@@ -182,13 +189,7 @@ void H2Guard::EndOf(Direction& d) {
   d.done = true;
   if (up_.done && down_.done) return CloseAll();
   // gRPC ended the connection (GOAWAY, drain, age): the client gets a moment to close its side.
-  if (!d.from_client) {
-    if (linger_) linger_->cancel();
-    linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kLinger);
-    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->CloseAll();
-    });
-  }
+  if (!d.from_client) Linger(kLinger);
 }
 
 void H2Guard::GrpcGone() {
@@ -198,12 +199,7 @@ void H2Guard::GrpcGone() {
   // would reset the connection), gRPC's are passed on until its end reads empty, then EndOf.
   up_.dropping = true;
   WaitReadable(up_);
-  if (!linger_) {
-    linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kFlush);
-    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->CloseAll();
-    });
-  }
+  if (!linger_) Linger(kFlush);
 }
 
 void CountCut(Shared& shared, const ConnectionLabel& label, Http2Abuse abuse,
@@ -236,11 +232,7 @@ void H2Guard::Cut(Http2Abuse abuse) {
   ::shutdown(client_.native_handle(), SHUT_WR);
   // Read and drop what the client still sends for a moment, so that closing with unread bytes
   // does not turn into a reset that destroys the GOAWAY before the client reads it.
-  if (linger_) linger_->cancel();
-  linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), kLinger);
-  linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->CloseAll();
-  });
+  Linger(kLinger, /*patient=*/false);  // an abusive client gets no more time for reading
   Discard();
 }
 
@@ -258,6 +250,25 @@ void H2Guard::Discard() {
                        if (n < 0 && WouldBlock()) return self->Discard();
                        self->CloseAll();
                      });
+}
+
+void H2Guard::Linger(Clock::duration first, bool patient) {
+  if (linger_) linger_->cancel();
+  linger_ = std::make_unique<net::steady_timer>(client_.get_executor(), first);
+  WaitLinger(patient ? Clock::now() : Clock::now() - kFlush);
+}
+
+void H2Guard::WaitLinger(Clock::time_point started) {
+  linger_->async_wait([self = shared_from_this(), started](boost::system::error_code ec) {
+    if (ec) return;
+    // A slow client still has bytes to read (the last call's trailers): closing now could turn
+    // into a reset that drops them. It gets up to kFlush from the first linger.
+    if (UnsentBytes(self->client_.native_handle()) > 0 && Clock::now() - started < kFlush) {
+      self->linger_->expires_after(std::chrono::milliseconds(100));
+      return self->WaitLinger(started);
+    }
+    self->CloseAll();
+  });
 }
 
 void H2Guard::CloseAll() {

@@ -33,6 +33,9 @@ bool StartGuarded(int client_fd, std::string_view bytes_read, const boost::asio:
 bool OpenGrpcPair(const boost::asio::any_io_executor& executor, Shared& shared,
                   const ConnectionLabel& label, boost::asio::local::stream_protocol::socket* ours);
 
+// Bytes written to `fd` that the peer has not acknowledged yet (SIOCOUTQ); 0 if unknown.
+int UnsentBytes(int fd);
+
 // Counts a cut connection and logs it (a few lines a second at most); `what` names the
 // connection in the log ("HTTP/2 connection", "kept HTTP/2 connection").
 void CountCut(Shared& shared, const ConnectionLabel& label, Http2Abuse abuse,
@@ -69,6 +72,10 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
   void GrpcGone();
   void Cut(Http2Abuse abuse);
   void Discard();
+  // Closes after `first`; `patient`: later while the client has not read everything (up to
+  // kFlush in all).
+  void Linger(std::chrono::steady_clock::duration first, bool patient = true);
+  void WaitLinger(std::chrono::steady_clock::time_point started);
   void CloseAll();
 
   boost::asio::ip::tcp::socket client_;

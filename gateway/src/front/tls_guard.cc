@@ -82,13 +82,16 @@ void TlsGuard::ReadGrpc() {
     if (self->closed_ || self->cut_) return;
     if (ec) return self->GrpcEnded();  // EOF, or a reset after its last byte: the same
     const std::string_view bytes(self->down_.data(), n);
+    // What the client has been sent ends between frames: known before these bytes are read.
+    self->sent_at_boundary_ = self->from_server_.AtBoundary();
     if (const auto abuse = self->policer_.ServerBytes(self->from_server_, bytes, Clock::now())) {
-      return self->Cut(*abuse);
+      return self->Cut(*abuse);  // these bytes are not passed on
     }
     self->writing_down_ = true;
     net::async_write(*self->client_, net::buffer(bytes),
                      [self](boost::system::error_code ec, std::size_t) {
                        self->writing_down_ = false;
+                       self->sent_at_boundary_ = self->from_server_.AtBoundary();
                        if (self->closed_) return;
                        if (self->cut_) return self->SendGoaway();
                        if (ec) return self->CloseAll();  // the client is gone
@@ -101,7 +104,8 @@ void TlsGuard::ClientEnded() {
   client_done_ = true;
   boost::system::error_code ignored;
   grpc_.shutdown(net::socket_base::shutdown_send, ignored);  // gRPC ends the transport on EOF
-  if (grpc_done_) return CloseAll();
+  // Once cut, the linger timer closes: the GOAWAY may still be on its way out.
+  if (grpc_done_ && !cut_) return CloseAll();
 }
 
 void TlsGuard::GrpcEnded() {
@@ -112,6 +116,7 @@ void TlsGuard::GrpcEnded() {
   // cannot run beside the read in flight.
   boost::system::error_code ignored;
   client_->next_layer().shutdown(net::socket_base::shutdown_send, ignored);
+  linger_started_ = Clock::now();
   linger_.expires_after(kLinger);
   Linger();
 }
@@ -132,7 +137,7 @@ void TlsGuard::Cut(Http2Abuse abuse) {
 void TlsGuard::SendGoaway() {
   boost::system::error_code ignored;
   // Only between frames: gRPC's last chunk may have ended inside one.
-  if (!from_server_.AtBoundary()) {
+  if (!sent_at_boundary_) {
     client_->next_layer().shutdown(net::socket_base::shutdown_send, ignored);
     return;
   }
@@ -147,7 +152,16 @@ void TlsGuard::SendGoaway() {
 
 void TlsGuard::Linger() {
   linger_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->CloseAll();
+    if (ec) return;
+    // A slow client still has bytes to read (the last call's trailers): closing now could turn
+    // into a reset that drops them. It gets up to kFlush from the first linger.
+    if (!self->closed_ && !self->cut_ &&
+        UnsentBytes(self->client_->next_layer().native_handle()) > 0 &&
+        Clock::now() - self->linger_started_ < kFlush) {
+      self->linger_.expires_after(std::chrono::milliseconds(100));
+      return self->Linger();
+    }
+    self->CloseAll();
   });
 }
 

@@ -61,6 +61,9 @@ class TlsGuard : public std::enable_shared_from_this<TlsGuard> {
   std::string goaway_;  // once cut
   std::string first_;   // the bytes read before the relay started, until written
   bool writing_down_ = false;
+  bool sent_at_boundary_ = true;
+  std::chrono::steady_clock::time_point linger_started_ =
+      std::chrono::steady_clock::now();  // what the client was sent ends between frames
   bool client_done_ = false;
   bool grpc_done_ = false;
   bool closed_ = false;

@@ -94,6 +94,7 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
     deadline_.expires_after(shared_.context->options.sniff_timeout);
     deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->passed_on_) return;  // cancelled, or fired just as the stream went on
+      self->timed_out_ = true;
       self->shared_.metrics.limits.Inc(Limit::kSniffTimeout);
       boost::system::error_code ignored;
       self->stream_.lowest_layer().close(ignored);
@@ -144,6 +145,7 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
                                       [self = shared_from_this()](boost::system::error_code ec) {
                                         self->socket_waiting_ = false;
                                         self->wait_.cancel();
+                                        if (self->timed_out_) return;  // closed by the deadline
                                         if (ec == net::error::operation_aborted)
                                           return self->Guard();
                                         if (ec) {
@@ -177,6 +179,7 @@ class TlsFirstRequest : public std::enable_shared_from_this<TlsFirstRequest> {
   bool waiting_ = false;
   bool passed_on_ = false;       // the stream went to the guard or the HTTP/2 session
   bool socket_waiting_ = false;  // the readiness wait is pending (not an SSL read)
+  bool timed_out_ = false;       // --sniff-timeout closed the connection
   Shared& shared_;
   ConnectionSlot slot_;
   ConnectionLabel label_;
@@ -201,7 +204,7 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
   void Start() {
     timer_.expires_after(shared_.context->options.tls_handshake_timeout);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec) return;  // cancelled: the handshake ended first
+      if (ec || self->handshake_done_) return;  // cancelled, or fired as the handshake ended
       self->timed_out_ = true;
       boost::system::error_code ignored;
       self->stream_.lowest_layer().close(ignored);
@@ -214,6 +217,7 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
 
  private:
   void OnHandshake(boost::system::error_code ec) {
+    handshake_done_ = true;
     timer_.cancel();
     if (timed_out_) {
       shared_.metrics.tls_handshakes.Inc(TlsHandshake::kTimeout);
@@ -262,6 +266,7 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
   ConnectionLabel label_;
   const Clock::time_point started_ = Clock::now();
   bool timed_out_ = false;
+  bool handshake_done_ = false;  // the stream may have moved on
 };
 
 }  // namespace

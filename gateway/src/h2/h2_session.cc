@@ -420,7 +420,8 @@ int H2Session::OnHeader(nghttp2_session* session, const nghttp2_frame* frame,
   } else if (n == ":path") {
     s->path = std::move(v);
   } else if (n == ":authority" || n == "host") {
-    s->authority = std::move(v);  // compared with the SNI over TLS (421)
+    // Compared with the SNI over TLS (421); :authority wins over a Host field.
+    if (n == ":authority" || s->authority.empty()) s->authority = std::move(v);
   } else if (n.starts_with(':')) {
     // :scheme: not needed to route or to call gRPC in process
   } else if (n == "content-type") {

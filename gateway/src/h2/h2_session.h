@@ -107,8 +107,8 @@ class H2Session : public Drainable, public std::enable_shared_from_this<H2Sessio
   void Respond(Stream& s, Response response, bool head);
   void Consume(Stream& s, std::size_t n);
 
-  // Reads and writes go to the TLS stream when there is one, else to the socket. Never both at
-  // once (a read waits for the write in flight), as an SSL stream needs.
+  // Reads and writes go to the TLS stream when there is one, else to the socket: one read and
+  // one write in flight at most, which an SSL stream allows.
   template <typename Buffer, typename Handler>
   void ReadSome(const Buffer& buffer, Handler&& handler);
   template <typename Buffer, typename Handler>

@@ -165,6 +165,9 @@ std::shared_ptr<const TlsContext> TlsContext::Load(const Options& o, std::string
   // The gateway's own sessions speak HTTP/2 and HTTP/1.1, h2 first when both are offered
   // (RFC 9113 3.2); a client that offers neither goes on without ALPN (RFC 7301 3.2 allows
   // either) and is served HTTP/1.1.
+  // Renegotiation (TLS 1.2) would let a client make the gateway redo handshakes on a connection
+  // it holds: refused, as TLS 1.3 has none.
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_alpn_select_cb(
       native,
       [](SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
@@ -288,7 +291,8 @@ std::string_view ServerName(SSL* ssl) {
 }
 
 bool AuthorityMatchesServerName(std::string_view authority, std::string_view server_name) {
-  if (server_name.empty()) return true;
+  // No SNI, or no Host (HTTP/1.0): nothing to compare.
+  if (server_name.empty() || authority.empty()) return true;
   std::string_view host = authority;
   if (host.starts_with('[')) {
     host = host.substr(1, host.find(']') == std::string_view::npos ? 0 : host.find(']') - 1);

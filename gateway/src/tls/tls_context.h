@@ -76,7 +76,8 @@ bool IsGrpcClientHello(const ClientHelloInfo& hello);
 std::string_view ServerName(SSL* ssl);
 
 // Whether a request's Host or :authority ("host", "host:port", "[v6]:port") names the server
-// the connection's SNI asked for (case-insensitive). True without SNI: nothing to compare.
+// the connection's SNI asked for (case-insensitive). True without SNI or without an authority:
+// nothing to compare.
 // RFC 9110 7.4: a request for another authority gets 421 Misdirected Request.
 bool AuthorityMatchesServerName(std::string_view authority, std::string_view server_name);
 
