@@ -26,6 +26,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}            # seconds per measured run
 MEM_CONNS=${MEM_CONNS:-10000}       # connections held for the memory figures
 CHURN_RATE=${CHURN_RATE:-1000}      # new connections per second offered in the churn test
+TLS_CHURN_RATE=${TLS_CHURN_RATE:-300}  # the same over TLS (TESTS=tls): a handshake costs more
 LAT_RPS=${LAT_RPS:-2000}            # request rate of the latency test
 LAT_CLIENTS=${LAT_CLIENTS:-8}       # connections of the latency test (rate split among them)
 SERVER_CPU=${SERVER_CPU:-0}
@@ -38,6 +39,9 @@ H2GATE_BIN=${H2GATE_BIN:-$BUILD_DIR/server/h2gate}
 # Echo and Health load shape.
 UNARY_CLIENTS=16
 UNARY_STREAMS=8
+# The scheme of the gRPC loads, and h2load's ALPN options for it; the TLS rows set them locally.
+SCHEME=http
+H2LOAD_ALPN=()
 
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT_DIR=$BENCH_DIR/out
@@ -55,6 +59,8 @@ trap 'die "interrupted"' INT TERM
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS=$ROUNDS: want a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION=$DURATION: want whole seconds >= 1"
 ((CHURN_RATE >= 10 && CHURN_RATE % 10 == 0)) || die "CHURN_RATE=$CHURN_RATE: want a multiple of 10"
+((TLS_CHURN_RATE >= 10 && TLS_CHURN_RATE % 10 == 0)) ||
+  die "TLS_CHURN_RATE=$TLS_CHURN_RATE: want a multiple of 10"
 ((LAT_RPS % LAT_CLIENTS == 0)) || die "LAT_RPS=$LAT_RPS must divide by LAT_CLIENTS=$LAT_CLIENTS"
 (($(nproc) >= 2)) || die "needs 2 cores (server on one, load generator on the other); nproc=$(nproc)"
 taskset -c "$SERVER_CPU" true 2>/dev/null || die "SERVER_CPU=$SERVER_CPU is not a usable core"
@@ -118,8 +124,9 @@ unary_run() {
   ok0=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
   bad0=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
   t0=$(cpu_ticks "$H2_PID")
-  load h2load "${H2LOAD_GRPC[@]}" -c "$UNARY_CLIENTS" -m "$UNARY_STREAMS" -D "$DURATION" \
-    -d "$req" "http://127.0.0.1:$port$path" >"$out" 2>&1 || die "h2load failed ($key, $side); see $out"
+  load h2load "${H2LOAD_GRPC[@]}" "${H2LOAD_ALPN[@]}" -c "$UNARY_CLIENTS" -m "$UNARY_STREAMS" \
+    -D "$DURATION" -d "$req" "$SCHEME://127.0.0.1:$port$path" >"$out" 2>&1 ||
+    die "h2load failed ($key, $side); see $out"
   t1=$(cpu_ticks "$H2_PID")
   ok1=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
   bad1=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
@@ -159,31 +166,33 @@ unary_compare() {
 # 3. Connection churn: h2load -c N -n N makes every client (= connection) do one call; -r opens
 # CHURN_RATE/10 connections every 100 ms.
 
+# CHURN_KEY names the figures (default churn); CHURN_HANDOFFS=0 skips the hand-off count, for a
+# caller that proves the connections' path with other counters (the TLS rows).
 churn_run() {
-  local side=$1 port=$2 round=$3 n=$4
-  local out=$RUN_DIR/churn-$side-r$round.h2load t0 t1 h0 h1 parsed elapsed rps succeeded
+  local side=$1 port=$2 round=$3 n=$4 key=${CHURN_KEY:-churn}
+  local out=$RUN_DIR/$key-$side-r$round.h2load t0 t1 h0 h1 parsed elapsed rps succeeded
   h0=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
   t0=$(cpu_ticks "$H2_PID")
-  load h2load "${H2LOAD_GRPC[@]}" -r $((CHURN_RATE / 10)) --rate-period=100ms -c "$n" -n "$n" \
-    -m 1 -d "$ECHO_REQ" "http://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 ||
-    die "h2load failed (churn, $side); see $out"
+  load h2load "${H2LOAD_GRPC[@]}" "${H2LOAD_ALPN[@]}" -r $((CHURN_RATE / 10)) --rate-period=100ms \
+    -c "$n" -n "$n" -m 1 -d "$ECHO_REQ" "$SCHEME://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 ||
+    die "h2load failed ($key, $side); see $out"
   t1=$(cpu_ticks "$H2_PID")
   h1=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
-  parsed=$(bt h2load --what "churn/$side" --file "$out" --expect-bytes "$echo_resp_bytes" \
-    --expect-requests "$n") || die "churn/$side: invalid run (see above)"
+  parsed=$(bt h2load --what "$key/$side" --file "$out" --expect-bytes "$echo_resp_bytes" \
+    --expect-requests "$n") || die "$key/$side: invalid run (see above)"
   eval "$parsed"
   # The front port counts hand-offs: proof that every call had its own connection. (The metric
   # scrapes themselves are HTTP/1.1 and not counted there.)
-  if [[ $side == a || -n ${CHURN_KEY:-} ]] && ((h1 - h0 != n)); then
-    die "churn/a: $n calls but $((h1 - h0)) connections handed to gRPC; h2load reused connections"
+  if [[ ${CHURN_HANDOFFS:-1} == 1 ]] && [[ $side == a || -n ${CHURN_KEY:-} ]] && ((h1 - h0 != n)); then
+    die "$key/$side: $n calls but $((h1 - h0)) connections handed to gRPC; h2load reused connections"
   fi
   ((round == 0)) && return 0
   local cpu cps
   cpu=$(cpu_us_per $((t1 - t0)) "$n")
   cps=$(awk -v n="$n" -v e="$elapsed" 'BEGIN { printf "%.1f", n / e }')
-  record "${CHURN_KEY:-churn}.cpu_us" "$side" "$round" "$cpu"
-  record "${CHURN_KEY:-churn}.cps" "$side" "$round" "$cps"
-  log "churn $side round $round: $n connections in ${elapsed}s ($cps/s), $cpu µs CPU/connection"
+  record "$key.cpu_us" "$side" "$round" "$cpu"
+  record "$key.cps" "$side" "$round" "$cps"
+  log "$key $side round $round: $n connections in ${elapsed}s ($cps/s), $cpu µs CPU/connection (server core $(busy_pct $((t1 - t0)) "$elapsed") busy)"
 }
 
 churn_compare() {
@@ -200,12 +209,15 @@ churn_compare() {
 # ------------------------------------------------------------------------------------------
 # 4. HTTP/1.1 426 with keep-alive: h2gate's front port vs nginx returning the same answer.
 
+# start_nginx NAME BODY_FILE [nginx-conf OPTIONS...]: nginx answering POST $ECHO_PATH with a 426
+# carrying BODY_FILE's bytes, on the server core. Sets NGX_PID, NGX_PORT.
 start_nginx() {
-  local prefix=$RUN_DIR/nginx
+  local prefix=$RUN_DIR/$1 body=$2
+  shift 2
   mkdir -p "$prefix/tmp"
   NGX_PORT=$(bt free-ports 1)
-  bt nginx-conf --prefix "$prefix" --port "$NGX_PORT" --path "$ECHO_PATH" \
-    --body "$RUN_DIR/426-h2gate.body" >"$prefix/nginx.conf"
+  bt nginx-conf --prefix "$prefix" --port "$NGX_PORT" --path "$ECHO_PATH" --body "$body" "$@" \
+    >"$prefix/nginx.conf" || die "cannot write $prefix/nginx.conf"
   taskset -c "$SERVER_CPU" nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
     >"$prefix/stdout.log" 2>&1 &
   NGX_PID=$!
@@ -215,43 +227,60 @@ start_nginx() {
   log "nginx: pid $NGX_PID (one process, master_process off), 127.0.0.1:$NGX_PORT"
 }
 
-# fetch_426 PORT NAME: one keep-alive-style POST; saves headers and body, checks the status.
+# fetch_426 PORT NAME [SCHEME]: one keep-alive-style POST; saves headers and body, checks the
+# status. SCHEME https: without ALPN, as wrk connects (the certificate is not verified); curl's
+# log (verbose over TLS: the version and cipher) goes to 426-NAME.curl.
 fetch_426() {
-  curl -sS --max-time 5 --http1.1 -X POST -H 'Content-Type: application/json' \
+  local tls=()
+  if [[ ${3:-http} == https ]]; then tls=(--insecure --no-alpn -v); fi
+  curl -sS --max-time 5 --http1.1 "${tls[@]}" -X POST -H 'Content-Type: application/json' \
     -d '{"message":"hi"}' -D "$RUN_DIR/426-$2.hdr" -o "$RUN_DIR/426-$2.body" \
-    "http://127.0.0.1:$1$ECHO_PATH" || die "426 preflight on $2 failed"
+    "${3:-http}://127.0.0.1:$1$ECHO_PATH" 2>"$RUN_DIR/426-$2.curl" ||
+    die "426 preflight on $2 failed: $(grep -v '^[*<>{}]' "$RUN_DIR/426-$2.curl" | tail -2)"
   head -1 "$RUN_DIR/426-$2.hdr" | grep -q '^HTTP/1.1 426' ||
     die "$2 did not answer 426: $(head -1 "$RUN_DIR/426-$2.hdr")"
 }
 
+# http1_run SIDE PORT PID ROUND DURATION; HTTP1_KEY names the figures (default http1), SCHEME
+# https runs wrk over TLS (the TLS rows).
 http1_run() {
-  local side=$1 port=$2 pid=$3 round=$4 dur=$5
-  local out=$RUN_DIR/http1-$side-r$round.wrk t0 t1 a0 a1 parsed rps responses
-  [[ $side == a ]] && a0=$(bt metric --port "$H2_PORT" h2gate_connections_accepted_total)
+  local side=$1 port=$2 pid=$3 round=$4 dur=$5 key=${HTTP1_KEY:-http1}
+  local out=$RUN_DIR/$key-$side-r$round.wrk t0 t1 a0 a1 g0 g1 parsed rps responses
+  local tls_m=(h2gate_tls_connections_total route=gateway)
+  if [[ $side == a ]]; then
+    if [[ $SCHEME == https ]]; then g0=$(bt metric --port "$H2_PORT" "${tls_m[@]}"); fi
+    a0=$(bt metric --port "$H2_PORT" h2gate_connections_accepted_total)
+  fi
   t0=$(cpu_ticks "$pid")
   load wrk -t 1 -c 32 -d "${dur}s" --timeout 5s -s "$BENCH_DIR/lib/post.lua" \
-    "http://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 || die "wrk failed (http1, $side); see $out"
+    "$SCHEME://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 || die "wrk failed ($key, $side); see $out"
   t1=$(cpu_ticks "$pid")
-  parsed=$(bt wrk --what "http1/$side" --file "$out") || die "http1/$side: invalid run (see above)"
+  parsed=$(bt wrk --what "$key/$side" --file "$out") || die "$key/$side: invalid run (see above)"
   eval "$parsed"
   if [[ $side == a ]]; then
     # 32 connections, +1 for the scrape: more means the 426 did not keep the connection alive.
     a1=$(bt metric --port "$H2_PORT" h2gate_connections_accepted_total)
-    ((a1 - a0 <= 34)) || die "http1/a: $((a1 - a0)) connections accepted for 32 keep-alive clients"
+    ((a1 - a0 <= 34)) || die "$key/a: $((a1 - a0)) connections accepted for 32 keep-alive clients"
+    if [[ $SCHEME == https ]]; then
+      # Over TLS each of wrk's 32 connections is one h2gate terminated and served itself.
+      g1=$(bt metric --port "$H2_PORT" "${tls_m[@]}")
+      ((g1 - g0 == 32)) ||
+        die "$key/a: $((g1 - g0)) TLS connections terminated and served by h2gate (route=\"gateway\"), expected wrk's 32"
+    fi
   fi
   ((round == 0)) && return 0
   local cpu
   cpu=$(cpu_us_per $((t1 - t0)) "$responses")
-  record http1.rps "$side" "$round" "$rps"
-  record http1.cpu_us "$side" "$round" "$cpu"
-  log "http1 $side round $round: $rps responses/s, $cpu µs CPU/response ($responses; server core $(busy_pct $((t1 - t0)) "$dur") busy)"
+  record "$key.rps" "$side" "$round" "$rps"
+  record "$key.cpu_us" "$side" "$round" "$cpu"
+  log "$key $side round $round: $rps responses/s, $cpu µs CPU/response ($responses; server core $(busy_pct $((t1 - t0)) "$dur") busy)"
 }
 
 http1_compare() {
   local r
   log "== http1: POST $ECHO_PATH -> 426, wrk -t1 -c32, h2gate vs nginx"
   fetch_426 "$H2_PORT" h2gate
-  start_nginx
+  start_nginx nginx "$RUN_DIR/426-h2gate.body"
   fetch_426 "$NGX_PORT" nginx
   cmp -s "$RUN_DIR/426-h2gate.body" "$RUN_DIR/426-nginx.body" ||
     die "nginx's 426 body differs from h2gate's ($RUN_DIR/426-*.body)"
@@ -643,6 +672,139 @@ h2json_compare() {
 }
 
 # ------------------------------------------------------------------------------------------
+# 11-13. TLS on the one port (TESTS=tls). Two h2gate processes on the server core, both with the
+# same test certificate: one with --http2-guard-exempt=127.0.0.1/32, so a gRPC client's TLS from
+# loopback (ALPN h2 alone) is handed to gRPC's TLS acceptor, which runs the handshake itself (zero
+# copy); one with the defaults, so h2gate terminates the TLS and relays the plaintext frames
+# through the HTTP/2 guard to gRPC's plaintext acceptor. Sides: a, the exempt process's front
+# port; b, the guarded process's front port; c, the exempt process's direct port (--direct-listen
+# with --tls-cert: gRPC's own TLS, no front listener), the baseline. Each side's CPU is its own
+# process's. Row 13: HTTP/1.1 over TLS (no ALPN, as wrk connects) to the guarded process, the
+# 426, against nginx listening with TLS on the same certificate.
+
+# tls_make_cert DIR: a self-signed EC P-256 certificate for 127.0.0.1 and localhost, cert.pem and
+# key.pem (none of h2load, wrk and curl --insecure verifies it).
+tls_make_cert() {
+  mkdir -p "$1"
+  timeout 30 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+    -subj /CN=localhost -addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+    -keyout "$1/key.pem" -out "$1/cert.pem" >"$1/openssl.log" 2>&1 ||
+    die "cannot make the test certificate: $(tail -2 "$1/openssl.log")"
+}
+
+# tls_routes PORT: "grpc guarded gateway", h2gate_tls_connections_total by route.
+tls_routes() {
+  local r v=()
+  for r in grpc guarded gateway; do
+    v+=("$(bt metric --port "$1" h2gate_tls_connections_total "route=$r")") || return 1
+  done
+  echo "${v[*]}"
+}
+
+tls_compare() {
+  local r kind side e_pid e_port e_direct g_pid g_port g_direct TARGET upgrade
+  # Read by unary_run, churn_run and http1_run. h2load offers h2,h2-16,h2-14,http/1.1 by default,
+  # which h2gate would keep as a browser's; a gRPC client offers h2 alone. And it offers X25519
+  # first, which h2gate's handshake takes, where gRPC's agrees on P-256: P-256 on every side, so
+  # that a new connection's key exchange is the same everywhere (tls_run checks it).
+  local SCHEME=https H2LOAD_ALPN=(--npn-list=h2 --groups=P-256)
+  local -A TLS_PARAMS=()
+  local cert=$RUN_DIR/tls/cert.pem key=$RUN_DIR/tls/key.pem
+  log "== tls: Echo and churn over TLS through the front port (exempt: gRPC's handshake; guarded: h2gate's) vs the direct port's TLS; the HTTPS 426 vs nginx"
+  tls_make_cert "$RUN_DIR/tls"
+  start_h2gate tls-exempt "--tls-cert=$cert" "--tls-key=$key" --http2-guard-exempt=127.0.0.1/32
+  e_pid=$H2_PID e_port=$H2_PORT e_direct=$H2_DIRECT
+  start_h2gate tls-guarded "--tls-cert=$cert" "--tls-key=$key"
+  g_pid=$H2_PID g_port=$H2_PORT g_direct=$H2_DIRECT
+  # The answer's bytes over each port (curl offers h2 and http/1.1, so on the front ports its
+  # call is h2gate's own TLS session, relayed in process; the loads below take the paths checked
+  # by tls_run).
+  grpc_call "$e_direct" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-tls-direct https
+  grpc_call "$e_port" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-tls-exempt https
+  grpc_call "$g_port" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-tls-guarded https
+  # tls_side SIDE: sets H2_PID and H2_PORT (read by unary_run and churn_run: CPU and metrics) and
+  # TARGET, the port loaded.
+  tls_side() {
+    case $1 in
+      a) H2_PID=$e_pid H2_PORT=$e_port H2_DIRECT=$e_direct TARGET=$e_port ;;
+      b) H2_PID=$g_pid H2_PORT=$g_port H2_DIRECT=$g_direct TARGET=$g_port ;;
+      c) H2_PID=$e_pid H2_PORT=$e_port H2_DIRECT=$e_direct TARGET=$e_direct ;;
+    esac
+  }
+  # tls_run KIND SIDE ROUND: KIND echo (row 1's load) or churn (row 3's, at TLS_CHURN_RATE), plus
+  # proof of the path every connection of the load took, from the loaded process's counters: on
+  # side a each was handed to gRPC's TLS (route="grpc"), on side b terminated by h2gate and
+  # guarded (route="guarded"), on side c (the direct port) none reached the front port; on no
+  # side did h2gate serve one itself (route="gateway": ALPN h2 was not offered alone).
+  tls_run() {
+    local kind=$1 side=$2 round=$3 n r0 r1 out g0 u0 w0 g1 u1 w1 want_g=0 want_u=0
+    tls_side "$side"
+    r0=$(tls_routes "$H2_PORT") || die "tls_$kind/$side: cannot read h2gate_tls_connections_total"
+    if [[ $kind == echo ]]; then
+      n=$UNARY_CLIENTS
+      unary_run tls_echo "$ECHO_PATH" "$ECHO_REQ" "$echo_resp_bytes" "$side" "$TARGET" "$round"
+    else
+      n=$((round == 0 ? TLS_CHURN_RATE / 10 : TLS_CHURN_RATE * DURATION))
+      CHURN_RATE=$TLS_CHURN_RATE CHURN_KEY=tls_churn CHURN_HANDOFFS=0 \
+        churn_run "$side" "$TARGET" "$round" "$n"
+    fi
+    r1=$(tls_routes "$H2_PORT") || die "tls_$kind/$side: cannot read h2gate_tls_connections_total"
+    read -r g0 u0 w0 <<<"$r0"
+    read -r g1 u1 w1 <<<"$r1"
+    case $side in a) want_g=$n ;; b) want_u=$n ;; esac
+    ((g1 - g0 == want_g && u1 - u0 == want_u && w1 - w0 == 0)) ||
+      die "tls_$kind/$side: of $n h2load connections, $((g1 - g0)) handed to gRPC's TLS (route=grpc), $((u1 - u0)) guarded, $((w1 - w0)) served by h2gate; expected $want_g, $want_u and 0"
+    out=$RUN_DIR/tls_$kind-$side-r$round.h2load
+    grep -qx 'Application protocol: h2' "$out" || die "tls_$kind/$side: h2load did not negotiate ALPN h2 ($out)"
+    TLS_PARAMS[$side]=$(sed -n 's/^TLS Protocol: //p; s/^Cipher: //p; s/^Server Temp Key: //p' "$out" | paste -sd' ')
+  }
+  local saved=$DURATION
+  DURATION=1
+  for kind in echo churn; do
+    for side in a b c; do tls_run "$kind" "$side" 0; done
+  done
+  DURATION=$saved
+  log "TLS negotiated by h2load: exempt front ${TLS_PARAMS[a]}; guarded front ${TLS_PARAMS[b]}; direct ${TLS_PARAMS[c]}"
+  [[ ${TLS_PARAMS[a]} == "${TLS_PARAMS[c]}" && ${TLS_PARAMS[b]} == "${TLS_PARAMS[c]}" ]] ||
+    die "tls: the sides negotiated different TLS versions, ciphers or groups (above): the comparison would measure that difference"
+  for r in $(seq "$ROUNDS"); do
+    for kind in echo churn; do
+      for side in a b c; do tls_run "$kind" "$side" "$r"; done
+    done
+  done
+
+  log "== tls426: POST $ECHO_PATH over TLS -> 426, wrk -t1 -c32, h2gate (guarded process) vs nginx, same certificate"
+  tls_side b
+  fetch_426 "$g_port" h2gate-tls https
+  upgrade=$(tr -d '\r' <"$RUN_DIR/426-h2gate-tls.hdr" | sed -n 's/^[Uu]pgrade: *//p' | head -1)
+  [[ -n $upgrade ]] || die "h2gate's 426 over TLS has no Upgrade header ($RUN_DIR/426-h2gate-tls.hdr)"
+  start_nginx nginx-tls "$RUN_DIR/426-h2gate-tls.body" --upgrade "$upgrade" --tls-cert "$cert" \
+    --tls-key "$key"
+  fetch_426 "$NGX_PORT" nginx-tls https
+  cmp -s "$RUN_DIR/426-h2gate-tls.body" "$RUN_DIR/426-nginx-tls.body" ||
+    die "nginx's 426 body over TLS differs from h2gate's ($RUN_DIR/426-*-tls.body)"
+  local h_tls n_tls
+  h_tls=$(sed -n 's/^\* SSL connection using //p' "$RUN_DIR/426-h2gate-tls.curl")
+  n_tls=$(sed -n 's/^\* SSL connection using //p' "$RUN_DIR/426-nginx-tls.curl")
+  log "426 over TLS, h2gate: $h_tls; $(tr -d '\r' <"$RUN_DIR/426-h2gate-tls.hdr" | tail -n +2 | paste -sd'|')"
+  log "426 over TLS, nginx:  $n_tls; $(tr -d '\r' <"$RUN_DIR/426-nginx-tls.hdr" | tail -n +2 | paste -sd'|')"
+  [[ -n $h_tls && $h_tls == "$n_tls" ]] ||
+    die "tls426: h2gate and nginx negotiated different TLS versions or ciphers (above)"
+  HTTP1_KEY=tls426 http1_run a "$g_port" "$g_pid" 0 1
+  HTTP1_KEY=tls426 http1_run b "$NGX_PORT" "$NGX_PID" 0 1
+  for r in $(seq "$ROUNDS"); do
+    HTTP1_KEY=tls426 http1_run a "$g_port" "$g_pid" "$r" "$DURATION"
+    HTTP1_KEY=tls426 http1_run b "$NGX_PORT" "$NGX_PID" "$r" "$DURATION"
+  done
+  stop_pid "$NGX_PID"
+  forget_pid "$NGX_PID"
+  H2_PID=$e_pid
+  stop_h2gate
+  H2_PID=$g_pid
+  stop_h2gate
+}
+
+# ------------------------------------------------------------------------------------------
 # Run.
 
 log "results in $RUN_DIR; rounds $ROUNDS, ${DURATION}s runs, server on core $SERVER_CPU, load on core $LOAD_CPU"
@@ -660,8 +822,8 @@ for t in $TESTS; do
     churn) churn_compare ;;
     http1) http1_compare ;;
     latency) latency_compare ;;
-    memory | transcode | guard | kept | h2json) ;;  # need their own servers: below
-    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard kept h2json)" ;;
+    memory | transcode | guard | kept | h2json | tls) ;;  # need their own servers: below
+    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard kept h2json tls)" ;;
   esac
 done
 stop_h2gate
@@ -670,6 +832,7 @@ if [[ " $TESTS " == *" transcode "* ]]; then transcode_compare; fi
 if [[ " $TESTS " == *" guard "* ]]; then guard_compare; fi
 if [[ " $TESTS " == *" kept "* ]]; then kept_compare; fi
 if [[ " $TESTS " == *" h2json "* ]]; then h2json_compare; fi
+if [[ " $TESTS " == *" tls "* ]]; then tls_compare; fi
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -687,5 +850,6 @@ GIT_DIRTY=$(git -C "$REPO" status --porcelain -- gateway server proto CMakeLists
 } >"$RUN_DIR/header.md"
 bt table --results "$RUN_DIR/results.tsv" --header "$RUN_DIR/header.md" --out "$RESULTS_MD" \
   "echo_shape=$UNARY_CLIENTS conns × $UNARY_STREAMS streams" "churn_rate=$CHURN_RATE" \
-  "mem_conns=$MEM_CONNS" "lat_rps=$LAT_RPS" "json_clients=$JSON_CLIENTS"
+  "mem_conns=$MEM_CONNS" "lat_rps=$LAT_RPS" "json_clients=$JSON_CLIENTS" \
+  "tls_churn_rate=$TLS_CHURN_RATE"
 log "table written to ${RESULTS_MD#"$REPO"/}"

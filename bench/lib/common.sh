@@ -18,7 +18,7 @@ bt() { /usr/bin/python3 "$BENCH_DIR/lib/benchtool.py" "$@"; }
 # Installs what is missing (Debian packages), or says which package to install.
 ensure_tools() {
   local -A pkg_of=([h2load]=nghttp2-client [nghttp]=nghttp2-client [wrk]=wrk [nginx]=nginx-light [curl]=curl
-    [taskset]=util-linux [/usr/bin/python3]=python3 [cmake]=cmake)
+    [taskset]=util-linux [/usr/bin/python3]=python3 [cmake]=cmake [openssl]=openssl)
   local missing=() tool
   for tool in "${!pkg_of[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
@@ -119,12 +119,16 @@ stop_h2gate() {
   forget_pid "$H2_PID"
 }
 
-# grpc_call PORT PATH REQ_FILE EXPECT_FILE NAME: one curl call, checks grpc-status 0 and the bytes.
+# grpc_call PORT PATH REQ_FILE EXPECT_FILE NAME [SCHEME]: one curl call, checks grpc-status 0 and
+# the bytes. SCHEME https: HTTP/2 over TLS (curl offers ALPN h2 and http/1.1; the test certificate
+# is not verified).
 grpc_call() {
-  local port=$1 path=$2 req=$3 expect=$4 what=$5 tag=$RUN_DIR/preflight-$5
-  curl -sS --max-time 5 --http2-prior-knowledge -H 'content-type: application/grpc' \
+  local port=$1 path=$2 req=$3 expect=$4 what=$5 scheme=${6:-http} tag=$RUN_DIR/preflight-$5
+  local http_opts=(--http2-prior-knowledge)
+  if [[ $scheme == https ]]; then http_opts=(--http2 --insecure); fi
+  curl -sS --max-time 5 "${http_opts[@]}" -H 'content-type: application/grpc' \
     -H 'te: trailers' --data-binary "@$req" -D "$tag.hdr" -o "$tag.body" \
-    "http://127.0.0.1:$port$path" || die "$what: curl failed"
+    "$scheme://127.0.0.1:$port$path" || die "$what: curl failed"
   bt check-grpc-reply --what "$what" --headers "$tag.hdr" --body "$tag.body" --expect "$expect" >&2 ||
     die "$what: wrong answer (see $tag.hdr, $tag.body)"
 }
