@@ -13,16 +13,14 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "front/connection.h"
 #include "front/h2_frames.h"
 #include "front/h2_policer.h"
+#include "tls/tls_stream.h"
 
 namespace h2gate {
-
-using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
 // Relays `stream` (its handshake done) to gRPC behind the guard; closes it if that cannot be set
 // up.

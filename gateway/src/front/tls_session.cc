@@ -258,7 +258,7 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
 
   // The certificate this handshake started with: a rotation meanwhile does not free it.
   std::shared_ptr<const TlsContext> tls_;
-  ssl::stream<net::ip::tcp::socket> stream_;
+  TlsStream stream_;
   net::steady_timer timer_;
   std::string bytes_;  // the ClientHello (or its start) the sniffer read
   Shared& shared_;

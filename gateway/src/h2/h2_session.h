@@ -23,7 +23,6 @@
 #include <unordered_map>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "call/inprocess_call.h"
@@ -31,6 +30,7 @@
 #include "front/h2_frames.h"
 #include "front/h2_policer.h"
 #include "route/router.h"
+#include "tls/tls_stream.h"
 
 namespace h2gate {
 
@@ -38,7 +38,6 @@ namespace h2gate {
 // the client preface first.
 void KeepHttp2(boost::asio::ip::tcp::socket socket, std::string_view bytes, Shared& shared,
                ConnectionSlot slot, ConnectionLabel label, KeptReason reason);
-using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 // The same over TLS the gateway terminated, once ALPN chose h2 (front/tls_session.h); `bytes`
 // were read from the stream already.
 void KeepHttp2(std::unique_ptr<TlsStream> stream, std::string_view bytes, Shared& shared,

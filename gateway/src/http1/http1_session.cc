@@ -434,6 +434,6 @@ void Http1Session<Stream>::OnTimer(beast::error_code ec) {
 }
 
 template class Http1Session<boost::asio::ip::tcp::socket>;
-template class Http1Session<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
+template class Http1Session<TlsStream>;
 
 }  // namespace h2gate

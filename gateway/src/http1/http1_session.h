@@ -14,7 +14,6 @@
 #include <type_traits>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -23,6 +22,7 @@
 
 #include "front/connection.h"
 #include "http1/http1_response.h"
+#include "tls/tls_stream.h"
 
 namespace h2gate {
 
@@ -106,7 +106,7 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
 using PlainHttp1Session = Http1Session<boost::asio::ip::tcp::socket>;
 extern template class Http1Session<boost::asio::ip::tcp::socket>;
 // Over TLS the gateway terminated (front/tls_session.h).
-using TlsHttp1Session = Http1Session<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
-extern template class Http1Session<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
+using TlsHttp1Session = Http1Session<TlsStream>;
+extern template class Http1Session<TlsStream>;
 
 }  // namespace h2gate
