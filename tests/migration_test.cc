@@ -130,6 +130,21 @@ class Migration : public GatewayTest {
       ParseRfc3339("2029-06-01T00:00:00Z")->time_since_epoch()};
 };
 
+TEST_F(Migration, PolicyAndSunsetAreMetricsThatFollowTheClock) {
+  const std::string echo = "{grpc_service=\"echo.v1.Echo\",grpc_method=\"Echo\"";
+  std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "h2gate_http1_policy" + echo + ",policy=\"warn\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_http1_policy_sunset_timestamp_seconds" + echo + "}"),
+            1893456000);  // 2030-01-01T00:00:00Z
+  const std::string check = "{grpc_service=\"grpc.health.v1.Health\",grpc_method=\"Check\"";
+  EXPECT_EQ(MetricValue(m, "h2gate_http1_policy" + check + ",policy=\"allow\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_http1_policy_sunset_timestamp_seconds" + check + "}"), -1);
+  now_ = ParseRfc3339("2030-01-01T00:00:00Z")->time_since_epoch();
+  m = Metrics();
+  EXPECT_EQ(MetricValue(m, "h2gate_http1_policy" + echo + ",policy=\"reject\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "h2gate_http1_policy" + echo + ",policy=\"warn\"}"), -1);
+}
+
 TEST_F(Migration, JsonAndGrpcGiveTheSameAnswer) {
   echo::v1::EchoRequest req;
   req.set_message("same");

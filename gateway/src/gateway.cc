@@ -28,6 +28,7 @@
 #include "front/grpc_embed.h"
 #include "front/listener.h"
 #include "front/memory_guard.h"
+#include "front/proxy_session.h"
 #include "http1/http1_response.h"
 #include "obs/log.h"
 #include "tls/tls_context.h"
@@ -118,6 +119,7 @@ class Gateway::Impl {
       return false;
     }
     context->route_per_request = *per_request;
+    if (!ConfigureProxyProtocol(o, *context, error)) return false;
     std::string tls_error;
     context->tls = TlsContext::Load(o, &tls_error);
     if (!tls_error.empty()) {

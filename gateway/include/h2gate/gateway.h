@@ -123,6 +123,14 @@ struct Options {
   // How often the TLS files are looked at for a rotation (gRPC's copies are reread each second);
   // 0: never.
   Duration tls_reload_interval{10000};
+
+  // The PROXY protocol (v1 and v2) that L4 balancers send ahead of a connection's first byte
+  // (README: PROXY protocol): off; optional (a header is read if sent, only from the sources in
+  // proxy_protocol_from, which it then needs); required (every connection on the main port must
+  // send one; from any source unless proxy_protocol_from names them). The caller it names is the
+  // connection's peer from then on: logs, the legacy-caller report, --http2-* source lists.
+  std::string proxy_protocol = "off";
+  std::string proxy_protocol_from;  // CIDR ranges of the balancers; empty: not set
 };
 
 // Outcome of parsing flags and environment. Flags win over environment, which wins over defaults.

@@ -358,6 +358,27 @@ const Flag kFlags[] = {
     H2GATE_DURATION_FLAG("tls-reload-interval", "H2GATE_TLS_RELOAD_INTERVAL", tls_reload_interval,
                          "how often the --tls-* files are looked at; changed files that load "
                          "replace the certificate without a restart; 0: never"),
+    {"proxy-protocol", "H2GATE_PROXY_PROTOCOL",
+     "PROXY protocol v1/v2 header from an L4 load balancer ahead of each main-port connection: "
+     "off, optional (read if sent; needs --proxy-protocol-from), required (closed without one)",
+     [](const Options& o) { return o.proxy_protocol; },
+     [](Options& o, std::string_view v) -> std::string {
+       if (v != "off" && v != "optional" && v != "required") {
+         return "not off, optional or required";
+       }
+       o.proxy_protocol = v;
+       return "";
+     }},
+    {"proxy-protocol-from", "H2GATE_PROXY_PROTOCOL_FROM",
+     "the load balancers' addresses (CIDR ranges, or all): only they may send a PROXY header; "
+     "with required, other sources are refused; empty: any source under required",
+     [](const Options& o) { return o.proxy_protocol_from; },
+     [](Options& o, std::string_view v) -> std::string {
+       std::string why;
+       if (!v.empty() && !CidrList::Parse(v, &why)) return why;
+       o.proxy_protocol_from = v;
+       return "";
+     }},
     H2GATE_DURATION_FLAG("transcode-timeout", "H2GATE_TRANSCODE_TIMEOUT", transcode_timeout,
                          "deadline of a JSON call, and the most a grpc-timeout header may ask for"),
     {"log-format", "H2GATE_LOG_FORMAT", "text, or json (one object per line)",

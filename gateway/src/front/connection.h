@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include "call/transcoder.h"
 #include "config/cidr.h"
 #include "front/h2_policer.h"
@@ -19,6 +21,7 @@
 #include "obs/metrics.h"
 #include "policy/legacy_callers.h"
 #include "policy/policy.h"
+#include "policy/policy_metrics.h"
 #include "tls/tls_store.h"
 
 namespace h2gate {
@@ -26,6 +29,9 @@ namespace h2gate {
 // Where HTTP/2 connections go: the embedded gRPC server (GrpcHandoff), or the guard's socket
 // pair end in front of it.
 class TlsContext;
+
+// --proxy-protocol.
+enum class ProxyMode { kOff, kOptional, kRequired };
 
 class HandoffTarget {
  public:
@@ -92,6 +98,8 @@ struct Context {
   const Http2Limits http2_limits;
   CidrList guard_exempt;
   CidrList route_per_request;  // --http2-route-per-request
+  ProxyMode proxy_mode = ProxyMode::kOff;
+  CidrList proxy_from;  // --proxy-protocol-from; "all" when unset under required
   MethodTable methods;
   // The 426 for a POST over HTTP/1.1 to each registered method, whole on the wire:
   // [method_index][keep_alive].
@@ -137,6 +145,9 @@ inline std::string RenderMetrics(const Shared& shared) {
   out.reserve(16384);
   shared.metrics.Render(out);
   shared.grpc_metrics.Render(out);
+  if (shared.context) {
+    RenderPolicyMetrics(shared.context->methods, *shared.policies.Get(), shared.clock(), out);
+  }
   return out;
 }
 
@@ -205,6 +216,10 @@ struct ConnectionLabel {
   // mTLS: the subject of the client certificate the gateway's handshake verified (RFC 2253),
   // so that the report and the logs name the workload; empty otherwise.
   std::string tls_subject;
+
+  // The peer fields, from the accepted connection's address or the caller its PROXY header
+  // named.
+  void SetPeer(const boost::asio::ip::tcp::endpoint& endpoint);
 };
 
 }  // namespace h2gate

@@ -13,6 +13,8 @@
 #include <boost/asio/strand.hpp>
 
 #include "front/detect.h"
+#include "front/proxy_protocol.h"
+#include "front/proxy_session.h"
 #include "front/sniff_session.h"
 #include "http1/http1_session.h"
 
@@ -24,13 +26,24 @@ namespace {
 // Connections taken per wake-up before other work gets a turn.
 constexpr int kAcceptBatch = 64;
 
-// True if the connection's first bytes, already in, are an HTTP/2 preface (peeked, not read).
-bool StartsWithHttp2(int fd) {
-  char bytes[24];
+// True if the connection's first bytes, already in, are an HTTP/2 preface (peeked, not read),
+// after the PROXY header a balancer put in front.
+bool StartsWithHttp2(int fd, const Context& context, const net::ip::address& peer) {
+  char bytes[kMaxProxyHeader + 24];
   const ssize_t n = ::recv(fd, bytes, sizeof bytes, MSG_PEEK);
-  return n > 0 && Detect(std::string_view(bytes, static_cast<std::size_t>(n))) == Protocol::kHttp2;
+  if (n <= 0) return false;
+  const std::string_view first =
+      AfterProxyHeader(context, peer, std::string_view(bytes, static_cast<std::size_t>(n)));
+  return Detect(first) == Protocol::kHttp2;
 }
 }  // namespace
+
+void ConnectionLabel::SetPeer(const tcp::endpoint& endpoint) {
+  peer_address = endpoint.address();
+  peer_ip = peer_address.to_string();
+  peer = peer_address.is_v6() ? fmt::format("[{}]:{}", peer_ip, endpoint.port())
+                              : fmt::format("{}:{}", peer_ip, endpoint.port());
+}
 
 Listener::Listener(net::io_context& io, Shared& shared, const Options& options, bool admin)
     : io_(io),
@@ -131,15 +144,12 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
   shared_.metrics.connections_accepted.Inc();
   ConnectionLabel label;
   label.id = shared_.next_connection_id.fetch_add(1, std::memory_order_relaxed);
-  label.peer_address = peer.address();
-  label.peer_ip = label.peer_address.to_string();
-  label.peer = peer.address().is_v6() ? fmt::format("[{}]:{}", label.peer_ip, peer.port())
-                                      : fmt::format("{}:{}", label.peer_ip, peer.port());
+  label.SetPeer(peer);
   ConnectionSlot slot = ConnectionSlot::TryAcquire(limiter_, shared_.metrics);
   // A full cap still takes an HTTP/2 connection whose preface is already in: it is passed to
   // gRPC at once and never holds a slot, so a flood of silent or slow connections cannot lock
   // out gRPC clients and the kubelet's gRPC probes.
-  if (!slot.held() && (admin_ || !StartsWithHttp2(fd))) {
+  if (!slot.held() && (admin_ || !StartsWithHttp2(fd, *shared_.context, peer.address()))) {
     shared_.metrics.limits.Inc(Limit::kConnections);
     std::uint64_t suppressed = 0;
     if (shared_.error_log.Allow(&suppressed)) {
@@ -162,6 +172,9 @@ void Listener::OnAccepted(int fd, const tcp::endpoint& peer) {
   const net::any_io_executor executor = strand_per_connection_
                                             ? net::any_io_executor(net::make_strand(io_))
                                             : net::any_io_executor(io_.get_executor());
+  if (!admin_ && shared_.context->proxy_mode != ProxyMode::kOff) {
+    return StartProxied(fd, peer.protocol(), executor, shared_, std::move(slot), std::move(label));
+  }
   if (!admin_) {
     return StartConnection(fd, peer.protocol(), executor, shared_, std::move(slot),
                            std::move(label));

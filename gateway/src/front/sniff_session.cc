@@ -190,8 +190,8 @@ void HandOffCounted(HandoffTarget& target, Shared& shared, const ConnectionLabel
 }
 
 void StartConnection(int fd, const net::ip::tcp& protocol, const net::any_io_executor& executor,
-                     Shared& shared, ConnectionSlot slot, ConnectionLabel label) {
-  const auto started = Clock::now();
+                     Shared& shared, ConnectionSlot slot, ConnectionLabel label,
+                     Clock::time_point started) {
   char bytes[kSniffReadSize];
   // Peeked, not read: an HTTP/2 connection reaches gRPC with its bytes still in the socket, so
   // a gRPC poller thread reads them and runs the call where it read it. Bytes handed over with

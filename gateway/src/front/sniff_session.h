@@ -21,10 +21,11 @@ namespace h2gate {
 // send their first bytes right behind the handshake, so it looks at once: a connection those
 // bytes decide is passed on without ever being registered with the event loop (an HTTP/2 one
 // goes straight to gRPC, its bytes unread). Otherwise a SniffSession waits for more, under the
-// sniff deadline.
-void StartConnection(int fd, const boost::asio::ip::tcp& protocol,
-                     const boost::asio::any_io_executor& executor, Shared& shared,
-                     ConnectionSlot slot, ConnectionLabel label);
+// sniff deadline, which runs from `started` (the accept; a PROXY header's wait counts in it).
+void StartConnection(
+    int fd, const boost::asio::ip::tcp& protocol, const boost::asio::any_io_executor& executor,
+    Shared& shared, ConnectionSlot slot, ConnectionLabel label,
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
 
 // Refuses a connection before any session: reads what the client sent (closing on unread bytes
 // would send a reset that may overtake the answer), sends `answer`, half-closes and closes `fd`.

@@ -87,6 +87,11 @@ constexpr Family kTlsVersions{"h2gate_tls_versions_total", "counter",
 constexpr Family kPlaintextRefused{"h2gate_plaintext_refused_total", "counter",
                                    "Plaintext callers refused under --tls-required: http1 (426 "
                                    "with Upgrade: TLS/1.2), http2 (GOAWAY INADEQUATE_SECURITY)."};
+constexpr Family kProxyHeaders{
+    "h2gate_proxy_protocol_total", "counter",
+    "Connections by how their PROXY protocol header read (--proxy-protocol): v1, v2 and local "
+    "were served, absent came without one where it was optional; missing, untrusted, malformed, "
+    "too_large, timeout and closed were closed."};
 constexpr Family kTlsMisdirected{"h2gate_tls_misdirected_total", "counter",
                                  "Requests answered 421 Misdirected Request: their Host or "
                                  ":authority named another server than the TLS connection's "
@@ -155,6 +160,9 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(TlsVersion::kCou
     kTlsVersionNames = {"TLSv1.2", "TLSv1.3"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(PlaintextRefusal::kCount)>
     kPlaintextRefusalNames = {"http1", "http2"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(ProxyOutcome::kCount)>
+    kProxyOutcomeNames = {"v1",        "v2",        "local",     "absent",  "missing",
+                          "untrusted", "malformed", "too_large", "timeout", "closed"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsReload::kCount)>
     kTlsReloadNames = {"ok", "failed"};
 
@@ -395,6 +403,7 @@ void Metrics::Render(std::string& out) const {
   RenderEnum(out, kTlsAlpn, "alpn", tls_alpn, kTlsAlpnNames);
   RenderEnum(out, kTlsVersions, "version", tls_versions, kTlsVersionNames);
   RenderEnum(out, kPlaintextRefused, "protocol", plaintext_refused, kPlaintextRefusalNames);
+  RenderEnum(out, kProxyHeaders, "outcome", proxy_headers, kProxyOutcomeNames);
   Header(out, kTlsMisdirected);
   line(kTlsMisdirected.name, tls_misdirected.Value());
   Header(out, kTlsHandshakeDuration);

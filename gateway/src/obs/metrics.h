@@ -110,6 +110,22 @@ enum class TlsVersion { kTls12, kTls13, kCount };
 enum class TlsReload { kOk, kFailed, kCount };
 // Plaintext refused under --tls-required, by what it was.
 enum class PlaintextRefusal { kHttp1, kHttp2, kCount };
+// How a connection's PROXY protocol header read (--proxy-protocol): v1 and v2 carried a caller,
+// local named none (a v2 LOCAL or a v1 UNKNOWN: the balancer's own check), absent (none sent, and
+// none needed). The rest are closed.
+enum class ProxyOutcome {
+  kV1,
+  kV2,
+  kLocal,
+  kAbsent,
+  kMissing,    // required, and the connection began with something else
+  kUntrusted,  // from a source not in --proxy-protocol-from
+  kMalformed,
+  kTooLarge,
+  kTimeout,
+  kClosed,
+  kCount
+};
 enum class StatusClass { k2xx, k3xx, k4xx, k5xx, kCount };
 enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther, kCount };
 // The http_version label of calls on gRPC paths: "1.x" (HTTP/1.0 and 1.1) or "2".
@@ -189,8 +205,8 @@ class Metrics {
   EnumCounter<TlsAlpn> tls_alpn;
   EnumCounter<TlsVersion> tls_versions;
   Counter tls_misdirected;
-  EnumCounter<PlaintextRefusal>
-      plaintext_refused;  // 421: a Host or :authority other than the connection's SNI
+  EnumCounter<PlaintextRefusal> plaintext_refused;
+  EnumCounter<ProxyOutcome> proxy_headers;
   EnumCounter<TlsReload> tls_reloads;
   Gauge tls_certificate_expiry;  // the leaf's notAfter, Unix seconds; 0 without TLS
   Gauge memory_limit_bytes;
