@@ -6,10 +6,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <grpcpp/security/credentials.h>
+
 #include <thread>
 
 #include "support/fixture.h"
 #include "support/net.h"
+#include "support/test_certs.h"
 
 namespace h2gate::testing {
 namespace {
@@ -221,6 +224,44 @@ TEST_F(ProxyProtocol, OptionalFromATrustedSourceTakesBothWithAndWithout) {
   const std::string report = Admin("/debug/legacy-callers?format=text");
   EXPECT_NE(report.find("198.51.100.7"), std::string::npos) << report;
   EXPECT_NE(report.find("127.0.0.1"), std::string::npos) << report;
+}
+
+// TLS behind the header: gRPC's own handshake on the handed-off fd (an exempt source), and the
+// gateway's, then its guard (any other source), both find their ClientHello right after it.
+TEST_F(ProxyProtocol, TlsAfterTheHeaderReachesBothHandshakes) {
+  const TestCerts certs = MakeTestCerts();
+  ASSERT_FALSE(certs.server_cert.empty());
+  for (const char* exempt : {"198.51.100.0/24", "none"}) {
+    Options o = TestOptions();
+    o.admin_listen = HostPort{"127.0.0.1", 0};
+    o.proxy_protocol = "required";
+    o.tls_cert = certs.server_cert;
+    o.tls_key = certs.server_key;
+    o.http2_guard_exempt = exempt;  // the caller the header names decides
+    StartGateway(o);
+    HeaderRelay relay(port_, kV1);
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = certs.ca_pem();
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
+    auto stub = echo::v1::Echo::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(relay.port()), grpc::SslCredentials(ssl), args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    echo::v1::EchoRequest request;
+    request.set_message("tls through a balancer");
+    echo::v1::EchoResponse response;
+    const grpc::Status status = stub->Echo(&ctx, request, &response);
+    ASSERT_TRUE(status.ok()) << exempt << ": " << status.error_message();
+    EXPECT_EQ(response.message(), request.message());
+    const std::string route = std::string(exempt) == "none" ? "guarded" : "grpc";
+    EXPECT_EQ(
+        MetricValue(Admin("/metrics"), "h2gate_tls_connections_total{route=\"" + route + "\"}"), 1)
+        << exempt;
+    gateway_.reset();
+  }
+  RemoveTestCerts(certs);
 }
 
 TEST(ProxyProtocolConfig, OptionalWithoutBalancersDoesNotStart) {
