@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev nghttp2-client
-  curl openssl python3 python3-grpcio python3-protobuf prometheus haproxy
+  curl openssl python3 python3-grpcio python3-protobuf python3-yaml prometheus haproxy
 )
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
