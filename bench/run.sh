@@ -7,6 +7,11 @@
 # The server runs on core SERVER_CPU, the load generator on LOAD_CPU. Each comparison is
 # interleaved (h2gate, baseline, h2gate, baseline, ...) for ROUNDS rounds; the table gives the
 # median and min–max of each figure. See bench/README.md for what each row measures.
+#
+#   TESTS=bare bash bench/run.sh       # row 14: h2gate vs a bare gRPC server (bench/bare), Echo,
+#                                      # Health and churn, with context switches and wake-ups
+#   TESTS=callgrind bash bench/run.sh  # row 15: instructions per call and per connection, h2gate
+#                                      # vs bare, under callgrind (bench/lib/callgrind.sh)
 set -euo pipefail
 
 (($# == 0)) || {
@@ -31,10 +36,14 @@ LAT_RPS=${LAT_RPS:-2000}            # request rate of the latency test
 LAT_CLIENTS=${LAT_CLIENTS:-8}       # connections of the latency test (rate split among them)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-TESTS=${TESTS:-echo health churn http1 latency memory transcode guard kept h2json}
-BUILD=${BUILD:-1}                   # 0: use H2GATE_BIN as it is
+TESTS=${TESTS:-echo health churn http1 latency memory transcode guard kept h2json bare}
+BUILD=${BUILD:-1}                   # 0: use H2GATE_BIN (and BARE_BIN) as they are
 BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 H2GATE_BIN=${H2GATE_BIN:-$BUILD_DIR/server/h2gate}
+BARE_BIN=${BARE_BIN:-$BUILD_DIR/bench/bare/h2gate_bare}  # the baseline of TESTS=bare and callgrind
+CG_CALLS=${CG_CALLS:-2000 8000}     # TESTS=callgrind: calls of the short and the long run
+CG_CHURN=${CG_CHURN:-200 1000}      # TESTS=callgrind: connections of the two churn runs
+CG_CHURN_RATE=${CG_CHURN_RATE:-50}  # TESTS=callgrind: connections per second in those
 
 # Echo and Health load shape.
 UNARY_CLIENTS=16
@@ -68,6 +77,22 @@ taskset -c "$LOAD_CPU" true 2>/dev/null || die "LOAD_CPU=$LOAD_CPU is not a usab
 
 ensure_tools
 
+# The bare gRPC server (bench/bare) is the baseline of these; built with h2gate below.
+NEED_BARE=0
+if [[ " $TESTS " == *" bare "* || " $TESTS " == *" callgrind "* ]]; then NEED_BARE=1; fi
+if [[ " $TESTS " == *" callgrind "* ]]; then
+  if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
+    die "TESTS=callgrind needs valgrind (apt-get install valgrind)"
+  fi
+fi
+# Context switches and wake-ups (TESTS=bare) come from perf's software events where it can count
+# them (perf_event_paranoid, a VM's kernel); without perf the rows say so and are left out.
+PERF_OK=0
+if [[ " $TESTS " == *" bare "* ]] && command -v perf >/dev/null &&
+  perf stat -e context-switches,sched:sched_wakeup true >/dev/null 2>&1; then
+  PERF_OK=1
+fi
+
 # Memory test: each process (server, client) holds MEM_CONNS sockets; raise the soft fd limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FD_LIMIT=$(ulimit -n)
@@ -81,9 +106,12 @@ if [[ $BUILD == 1 ]]; then
     [[ -f $BUILD_DIR/CMakeCache.txt ]] ||
       cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DH2GATE_BUILD_TESTS=OFF
     timeout 3600 cmake --build "$BUILD_DIR" -j2 --target h2gate
+    if ((NEED_BARE)); then timeout 1800 cmake --build "$BUILD_DIR" -j2 --target h2gate_bare; fi
   } >"$RUN_DIR/build.log" 2>&1 || die "build failed; see $RUN_DIR/build.log: $(tail -5 "$RUN_DIR/build.log")"
 fi
 [[ -x $H2GATE_BIN ]] || die "no h2gate binary at $H2GATE_BIN (build it, or set H2GATE_BIN)"
+((NEED_BARE == 0)) || [[ -x $BARE_BIN ]] ||
+  die "no h2gate_bare at $BARE_BIN (cmake --build DIR --target h2gate_bare, or set BARE_BIN)"
 
 read -r echo_resp_bytes health_resp_bytes < <(bt bodies --dir "$RUN_DIR")
 [[ -n $health_resp_bytes ]] || die "cannot write the request bodies in $RUN_DIR"
@@ -112,6 +140,55 @@ load() {
 
 H2LOAD_GRPC=(-t 1 -H 'content-type: application/grpc' -H 'te: trailers' -N 10s)
 
+# Scheduler counts of the measured server over one load run, when SCHED_COUNT=1 (row 14): perf's
+# context-switches and sched:sched_wakeup counted on its threads (-p: the wake-ups its threads
+# raise, of each other and of the client), and the voluntary and involuntary context switches
+# /proc/PID/task/*/status counts (voluntary: a thread blocked and had to be woken again; threads
+# that exit during the run are not in the difference). sched_start before the load, sched_stop
+# after it, sched_record with the number of calls or connections.
+SCHED_COUNT=0
+proc_ctxt() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v + 0, n + 0 }'
+}
+sched_start() {
+  ((SCHED_COUNT)) || return 0
+  SCHED_PERF_OUT=$RUN_DIR/sched-$$.perf
+  rm -f "$SCHED_PERF_OUT"
+  SCHED_PERF_PID=
+  if ((PERF_OK)); then
+    timeout -k 5 "$RUN_TIMEOUT" taskset -c "$LOAD_CPU" perf stat -x, -o "$SCHED_PERF_OUT" \
+      -e context-switches,sched:sched_wakeup -p "$H2_PID" >/dev/null 2>&1 &
+    SCHED_PERF_PID=$!
+    PIDS+=("$SCHED_PERF_PID")
+    sleep 0.3  # attached to every thread before the load starts
+  fi
+  read -r SCHED_V0 SCHED_N0 < <(proc_ctxt "$H2_PID")
+}
+sched_stop() {
+  ((SCHED_COUNT)) || return 0
+  read -r SCHED_V1 SCHED_N1 < <(proc_ctxt "$H2_PID")
+  if [[ -n $SCHED_PERF_PID ]]; then
+    kill -INT "$SCHED_PERF_PID" 2>/dev/null || true
+    wait "$SCHED_PERF_PID" 2>/dev/null || true
+    forget_pid "$SCHED_PERF_PID"
+  fi
+}
+sched_record() {
+  ((SCHED_COUNT)) || return 0
+  local key=$1 side=$2 round=$3 n=$4 cs wake
+  record "$key.vcs" "$side" "$round" "$(awk -v d=$((SCHED_V1 - SCHED_V0)) -v n="$n" 'BEGIN { printf "%.4f", d / n }')"
+  record "$key.nvcs" "$side" "$round" "$(awk -v d=$((SCHED_N1 - SCHED_N0)) -v n="$n" 'BEGIN { printf "%.4f", d / n }')"
+  [[ -n $SCHED_PERF_PID ]] || return 0
+  cs=$(awk -F, '$3 == "context-switches" { print $1 }' "$SCHED_PERF_OUT")
+  wake=$(awk -F, '$3 == "sched:sched_wakeup" { print $1 }' "$SCHED_PERF_OUT")
+  [[ $cs =~ ^[0-9]+$ && $wake =~ ^[0-9]+$ ]] ||
+    die "$key/$side: perf stat counted nothing ($SCHED_PERF_OUT: $(tr '\n' ' ' <"$SCHED_PERF_OUT"))"
+  record "$key.cs" "$side" "$round" "$(awk -v d="$cs" -v n="$n" 'BEGIN { printf "%.4f", d / n }')"
+  record "$key.wake" "$side" "$round" "$(awk -v d="$wake" -v n="$n" 'BEGIN { printf "%.4f", d / n }')"
+  log "$key $side round $round: per call/connection: $(awk -v d="$cs" -v n="$n" 'BEGIN { printf "%.3f", d / n }') context switches, $(awk -v d="$wake" -v n="$n" 'BEGIN { printf "%.3f", d / n }') wake-ups (perf); $(awk -v d=$((SCHED_V1 - SCHED_V0)) -v n="$n" 'BEGIN { printf "%.3f", d / n }') voluntary switches (/proc)"
+}
+
 # ------------------------------------------------------------------------------------------
 # 1, 2. Unary calls over persistent connections: front port vs direct port of the same process.
 
@@ -121,15 +198,23 @@ unary_run() {
   local out=$RUN_DIR/$key-$side-r$round.h2load t0 t1 ok0 ok1 bad0 bad1 parsed
   local svc=${path#/}
   local m=(grpc_server_handled_total "grpc_service=${svc%/*}" "grpc_method=${path##*/}")
-  ok0=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
-  bad0=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
+  # SERVER_METRICS=0: the server has no /metrics (the bare server): h2load's own checks only.
+  ok0=0 bad0=0 ok1=0 bad1=0
+  if [[ ${SERVER_METRICS:-1} == 1 ]]; then
+    ok0=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
+    bad0=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
+  fi
   t0=$(cpu_ticks "$H2_PID")
+  sched_start
   load h2load "${H2LOAD_GRPC[@]}" "${H2LOAD_ALPN[@]}" -c "$UNARY_CLIENTS" -m "$UNARY_STREAMS" \
     -D "$DURATION" -d "$req" "$SCHEME://127.0.0.1:$port$path" >"$out" 2>&1 ||
     die "h2load failed ($key, $side); see $out"
   t1=$(cpu_ticks "$H2_PID")
-  ok1=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
-  bad1=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
+  sched_stop
+  if [[ ${SERVER_METRICS:-1} == 1 ]]; then
+    ok1=$(bt metric --port "$H2_PORT" "${m[@]}" grpc_code=OK)
+    bad1=$(bt metric --port "$H2_PORT" --exclude grpc_code=OK "${m[@]}")
+  fi
   parsed=$(bt h2load --what "$key/$side" --file "$out" --expect-bytes "$resp_bytes" \
     --inflight $((UNARY_CLIENTS * UNARY_STREAMS))) || die "$key/$side: invalid run (see above)"
   local elapsed rps succeeded
@@ -138,13 +223,14 @@ unary_run() {
   # with a non-OK code. Any more than that window is a real failure.
   ((bad1 - bad0 <= UNARY_CLIENTS * UNARY_STREAMS)) ||
     die "$key/$side: the server finished $((bad1 - bad0)) calls with a non-OK code"
-  ((ok1 - ok0 >= succeeded)) ||
+  [[ ${SERVER_METRICS:-1} == 0 ]] || ((ok1 - ok0 >= succeeded)) ||
     die "$key/$side: h2load counts $succeeded successes, the server only $((ok1 - ok0)) OK"
   ((round == 0)) && return 0
   local cpu
   cpu=$(cpu_us_per $((t1 - t0)) "$succeeded")
   record "$key.rps" "$side" "$round" "$rps"
   record "$key.cpu_us" "$side" "$round" "$cpu"
+  sched_record "$key" "$side" "$round" "$succeeded"
   log "$key $side round $round: $rps req/s, $cpu µs CPU/request ($succeeded calls; server core $(busy_pct $((t1 - t0)) "$elapsed") busy)"
 }
 
@@ -170,20 +256,23 @@ unary_compare() {
 # caller that proves the connections' path with other counters (the TLS rows).
 churn_run() {
   local side=$1 port=$2 round=$3 n=$4 key=${CHURN_KEY:-churn}
-  local out=$RUN_DIR/$key-$side-r$round.h2load t0 t1 h0 h1 parsed elapsed rps succeeded
-  h0=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
+  local out=$RUN_DIR/$key-$side-r$round.h2load t0 t1 h0=0 h1=0 parsed elapsed rps succeeded
+  [[ ${SERVER_METRICS:-1} == 0 ]] || h0=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
   t0=$(cpu_ticks "$H2_PID")
+  sched_start
   load h2load "${H2LOAD_GRPC[@]}" "${H2LOAD_ALPN[@]}" -r $((CHURN_RATE / 10)) --rate-period=100ms \
     -c "$n" -n "$n" -m 1 -d "$ECHO_REQ" "$SCHEME://127.0.0.1:$port$ECHO_PATH" >"$out" 2>&1 ||
     die "h2load failed ($key, $side); see $out"
   t1=$(cpu_ticks "$H2_PID")
-  h1=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
+  sched_stop
+  [[ ${SERVER_METRICS:-1} == 0 ]] || h1=$(bt metric --port "$H2_PORT" h2gate_grpc_handoffs_total)
   parsed=$(bt h2load --what "$key/$side" --file "$out" --expect-bytes "$echo_resp_bytes" \
     --expect-requests "$n") || die "$key/$side: invalid run (see above)"
   eval "$parsed"
   # The front port counts hand-offs: proof that every call had its own connection. (The metric
   # scrapes themselves are HTTP/1.1 and not counted there.)
-  if [[ ${CHURN_HANDOFFS:-1} == 1 ]] && [[ $side == a || -n ${CHURN_KEY:-} ]] && ((h1 - h0 != n)); then
+  if [[ ${CHURN_HANDOFFS:-1} == 1 && ${SERVER_METRICS:-1} == 1 ]] &&
+    [[ $side == a || -n ${CHURN_KEY:-} ]] && ((h1 - h0 != n)); then
     die "$key/$side: $n calls but $((h1 - h0)) connections handed to gRPC; h2load reused connections"
   fi
   ((round == 0)) && return 0
@@ -192,6 +281,7 @@ churn_run() {
   cps=$(awk -v n="$n" -v e="$elapsed" 'BEGIN { printf "%.1f", n / e }')
   record "$key.cpu_us" "$side" "$round" "$cpu"
   record "$key.cps" "$side" "$round" "$cps"
+  sched_record "$key" "$side" "$round" "$n"
   log "$key $side round $round: $n connections in ${elapsed}s ($cps/s), $cpu µs CPU/connection (server core $(busy_pct $((t1 - t0)) "$elapsed") busy)"
 }
 
@@ -672,6 +762,100 @@ h2json_compare() {
 }
 
 # ------------------------------------------------------------------------------------------
+# 14. h2gate vs a bare gRPC server (bench/bare/bare_server.cc: the same Echo on the callback API,
+# gRPC's default health service, h2gate's channel arguments, nothing else): Echo, Health and
+# churn, side a h2gate's front port (the defaults: guarded hand-off, metrics on), side b the bare
+# server's port. Two processes on the server core, one measured at a time; each side's CPU and
+# scheduler counts are its own process's.
+
+# start_bare NAME: h2gate_bare on the server core. Sets BARE_PID, BARE_PORT.
+start_bare() {
+  local log=$RUN_DIR/$1.log
+  BARE_PORT=$(bt free-ports 1)
+  taskset -c "$SERVER_CPU" "$BARE_BIN" "127.0.0.1:$BARE_PORT" >"$log" 2>&1 &
+  BARE_PID=$!
+  PIDS+=("$BARE_PID")
+  wait_for 15 "h2gate_bare" grep -q '^h2gate_bare listening on ' "$log" ||
+    die "h2gate_bare ($1) not listening within 15 s; log: $log: $(tail -3 "$log")"
+  log "h2gate_bare $1: pid $BARE_PID, 127.0.0.1:$BARE_PORT"
+}
+
+bare_compare() {
+  local r h_pid h_port h_direct saved=$DURATION side
+  start_h2gate bare-h2gate
+  h_pid=$H2_PID h_port=$H2_PORT h_direct=$H2_DIRECT
+  start_bare bare
+  grpc_call "$BARE_PORT" "$ECHO_PATH" "$ECHO_REQ" "$RUN_DIR/echo_resp.bin" echo-bare
+  grpc_call "$BARE_PORT" "$HEALTH_PATH" "$HEALTH_REQ" "$RUN_DIR/health_resp.bin" health-bare
+  # bare_side SIDE: sets what unary_run and churn_run read: H2_PID (CPU, scheduler counts),
+  # H2_PORT (metrics, and here the port loaded), SERVER_METRICS.
+  bare_side() {
+    if [[ $1 == a ]]; then H2_PID=$h_pid H2_PORT=$h_port H2_DIRECT=$h_direct SERVER_METRICS=1; else
+      H2_PID=$BARE_PID H2_PORT=$BARE_PORT SERVER_METRICS=0; fi
+  }
+  log "== bare: Echo, Health and churn, h2gate's front port vs the bare gRPC server; scheduler counts by $( ((PERF_OK)) && echo "perf stat and /proc" || echo "/proc only (perf cannot count here)")"
+  DURATION=1
+  for side in a b; do
+    bare_side $side
+    unary_run bare_echo "$ECHO_PATH" "$ECHO_REQ" "$echo_resp_bytes" $side "$H2_PORT" 0
+    unary_run bare_health "$HEALTH_PATH" "$HEALTH_REQ" "$health_resp_bytes" $side "$H2_PORT" 0
+    CHURN_KEY=bare_churn churn_run $side "$H2_PORT" 0 $((CHURN_RATE / 10))
+  done
+  DURATION=$saved
+  SCHED_COUNT=1
+  for r in $(seq "$ROUNDS"); do
+    for side in a b; do
+      bare_side $side
+      unary_run bare_echo "$ECHO_PATH" "$ECHO_REQ" "$echo_resp_bytes" $side "$H2_PORT" "$r"
+    done
+    for side in a b; do
+      bare_side $side
+      unary_run bare_health "$HEALTH_PATH" "$HEALTH_REQ" "$health_resp_bytes" $side "$H2_PORT" "$r"
+    done
+    for side in a b; do
+      bare_side $side
+      CHURN_KEY=bare_churn churn_run $side "$H2_PORT" "$r" $((CHURN_RATE * DURATION))
+    done
+  done
+  SCHED_COUNT=0
+  SERVER_METRICS=1
+  stop_pid "$BARE_PID"
+  forget_pid "$BARE_PID"
+  H2_PID=$h_pid
+  stop_h2gate
+}
+
+# ------------------------------------------------------------------------------------------
+# 15. Instructions per call and per connection under callgrind, h2gate's front port vs the bare
+# server (bench/lib/callgrind.sh, sides handoff and bare, methods echo, health and churn): Echo
+# and Health with h2load -c 4 -m 8 over the two run lengths of CG_CALLS, churn over the two
+# connection counts of CG_CHURN at CG_CHURN_RATE/s, one Health call each. Repeatable where the
+# wall-clock rows are not: recorded as round 1 of their own rows.
+
+callgrind_compare() {
+  local dir=$RUN_DIR/callgrind method side key
+  log "== callgrind: h2gate (front port, defaults) vs bare; Echo and Health $CG_CALLS calls, churn $CG_CHURN connections"
+  CG_RUN_DIR=$dir CG_SIDES="handoff bare" CG_METHODS="echo health churn" CG_CALLS=$CG_CALLS \
+    CG_CONNS=4 CG_STREAMS=8 CG_CHURN=$CG_CHURN CG_CHURN_RATE=$CG_CHURN_RATE \
+    H2GATE_BIN=$H2GATE_BIN BARE_BIN=$BARE_BIN SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU \
+    timeout -k 10 3600 bash "$BENCH_DIR/lib/callgrind.sh" >"$RUN_DIR/callgrind.log" 2>&1 ||
+    die "callgrind.sh failed; see $RUN_DIR/callgrind.log: $(tail -3 "$RUN_DIR/callgrind.log")"
+  local per
+  for method in echo health churn; do
+    for side in handoff bare; do
+      # (I(long) - I(short)) / (n(long) - n(short)), from the two runs' totals.
+      per=$(awk -v m="$method" -v s="$side" '
+        $1 == m && $2 == s { n[++k] = $3; ir[k] = $4 }
+        END { if (k != 2) exit 1; if (n[1] > n[2]) { t = n[1]; n[1] = n[2]; n[2] = t; t = ir[1]; ir[1] = ir[2]; ir[2] = t }
+              printf "%.0f", (ir[2] - ir[1]) / (n[2] - n[1]) }' "$dir/totals.tsv") ||
+        die "callgrind: no two runs of $method/$side in $dir/totals.tsv"
+      record "cg_$method.ir" "$([[ $side == bare ]] && echo b || echo a)" 1 "$per"
+    done
+  done
+  log "callgrind: summary in ${dir#"$REPO"/}/summary.md"
+}
+
+# ------------------------------------------------------------------------------------------
 # 11-13. TLS on the one port (TESTS=tls). Two h2gate processes on the server core, both with the
 # same test certificate: one with --http2-guard-exempt=127.0.0.1/32, so a gRPC client's TLS from
 # loopback (ALPN h2 alone) is handed to gRPC's TLS acceptor, which runs the handshake itself (zero
@@ -822,8 +1006,8 @@ for t in $TESTS; do
     churn) churn_compare ;;
     http1) http1_compare ;;
     latency) latency_compare ;;
-    memory | transcode | guard | kept | h2json | tls) ;;  # need their own servers: below
-    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard kept h2json tls)" ;;
+    memory | transcode | guard | kept | h2json | tls | bare | callgrind) ;;  # their own servers: below
+    *) die "unknown test '$t' in TESTS (echo health churn http1 latency memory transcode guard kept h2json tls bare callgrind)" ;;
   esac
 done
 stop_h2gate
@@ -833,6 +1017,8 @@ if [[ " $TESTS " == *" guard "* ]]; then guard_compare; fi
 if [[ " $TESTS " == *" kept "* ]]; then kept_compare; fi
 if [[ " $TESTS " == *" h2json "* ]]; then h2json_compare; fi
 if [[ " $TESTS " == *" tls "* ]]; then tls_compare; fi
+if [[ " $TESTS " == *" bare "* ]]; then bare_compare; fi
+if [[ " $TESTS " == *" callgrind "* ]]; then callgrind_compare; fi
 
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -845,11 +1031,18 @@ GIT_DIRTY=$(git -C "$REPO" status --porcelain -- gateway server proto CMakeLists
   echo "- $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r)"
   echo "- server pinned to core $SERVER_CPU, load generator to core $LOAD_CPU; load average $LOAD0 at start, $LOAD1 at end"
   echo "- $ROUNDS round(s), interleaved h2gate/baseline, ${DURATION}s per run; median (min–max)"
+  if ((NEED_BARE)); then echo "- bare gRPC server (rows 14, 15): $BARE_BIN"; fi
+  if [[ " $TESTS " == *" bare "* ]]; then
+    echo "- row 14's scheduler counts: $( ((PERF_OK)) && echo "perf stat (context-switches, sched:sched_wakeup) and /proc/PID/task/*/status" || echo "/proc/PID/task/*/status only: perf cannot count here")"
+  fi
+  if [[ " $TESTS " == *" callgrind "* ]]; then
+    echo "- row 15: callgrind, Echo and Health over $CG_CALLS calls (h2load -c 4 -m 8), churn over $CG_CHURN connections at $CG_CHURN_RATE/s; raw: bench/out/run-$STAMP/callgrind/"
+  fi
   echo "- $(h2load --version 2>&1 | head -1), wrk $(wrk -v 2>&1 | head -1 | awk '{ print $2 }'), $(nginx -v 2>&1 | sed 's/.*: //')"
   echo "- raw output: bench/out/run-$STAMP/"
 } >"$RUN_DIR/header.md"
 bt table --results "$RUN_DIR/results.tsv" --header "$RUN_DIR/header.md" --out "$RESULTS_MD" \
   "echo_shape=$UNARY_CLIENTS conns × $UNARY_STREAMS streams" "churn_rate=$CHURN_RATE" \
   "mem_conns=$MEM_CONNS" "lat_rps=$LAT_RPS" "json_clients=$JSON_CLIENTS" \
-  "tls_churn_rate=$TLS_CHURN_RATE"
+  "tls_churn_rate=$TLS_CHURN_RATE" "cg_calls=$CG_CALLS" "cg_churn=$CG_CHURN"
 log "table written to ${RESULTS_MD#"$REPO"/}"

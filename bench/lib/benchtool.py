@@ -363,12 +363,44 @@ ROWS = [
     ("13. HTTPS 426 (HTTP/1.1 over TLS, no ALPN), keep-alive, 32 conns; h2gate vs nginx, same "
      "certificate", "server CPU per response (µs)", "tls426.cpu_us", "us", None, None),
     ("", "responses/s (wrk-bound)", "tls426.rps", "int", None, None),
+    # TESTS=bare. Side a: h2gate's front port (the defaults); b: the bare gRPC server of
+    # bench/bare (the same Echo, the default health service, nothing else). Scheduler counts:
+    # "cs" and "wake" from perf stat on the server's threads, "vcs" and "nvcs" from
+    # /proc/PID/task/*/status.
+    ("14. h2gate vs a bare gRPC server (bench/bare); Echo 1 KiB and Health/Check, {echo_shape}; "
+     "churn at {churn_rate} conn/s, 1 Echo call each", "Echo: requests/s", "bare_echo.rps", "int",
+     None, None),
+    ("", "Echo: server CPU per request (µs)", "bare_echo.cpu_us", "us", None, None),
+    ("", "Echo: context switches per call (perf)", "bare_echo.cs", "f3", None, None),
+    ("", "Echo: wake-ups raised per call (perf)", "bare_echo.wake", "f3", None, None),
+    ("", "Echo: voluntary switches per call (/proc)", "bare_echo.vcs", "f3", None, None),
+    ("", "Health: requests/s", "bare_health.rps", "int", None, None),
+    ("", "Health: server CPU per request (µs)", "bare_health.cpu_us", "us", None, None),
+    ("", "Health: context switches per call (perf)", "bare_health.cs", "f3", None, None),
+    ("", "Health: wake-ups raised per call (perf)", "bare_health.wake", "f3", None, None),
+    ("", "Health: voluntary switches per call (/proc)", "bare_health.vcs", "f3", None, None),
+    ("", "churn: server CPU per connection (µs)", "bare_churn.cpu_us", "us", None, None),
+    ("", "churn: connections/s completed", "bare_churn.cps", "int", None, None),
+    ("", "churn: context switches per connection (perf)", "bare_churn.cs", "f3", None, None),
+    ("", "churn: wake-ups raised per connection (perf)", "bare_churn.wake", "f3", None, None),
+    ("", "churn: voluntary switches per connection (/proc)", "bare_churn.vcs", "f3", None, None),
+    ("", "churn: involuntary switches per connection (/proc)", "bare_churn.nvcs", "f3", None,
+     None),
+    # TESTS=callgrind: one figure per side, from two run lengths (bench/lib/callgrind.sh).
+    ("15. Instructions (callgrind), h2gate's front port vs the bare gRPC server; Echo and "
+     "Health over {cg_calls} calls (4 conns × 8 streams), churn over {cg_churn} connections",
+     "Echo: instructions per call", "cg_echo.ir", "int", "ratio<=", 1.05),
+    ("", "Health: instructions per call", "cg_health.ir", "int", "ratio<=", 1.05),
+    ("", "churn, 1 Health call each: instructions per connection", "cg_churn.ir", "int", None,
+     None),
 ]
 
 
 def fmt(v, unit):
     if unit == "us":
         return f"{v:,.1f}"
+    if unit == "f3":
+        return f"{v:,.3f}"
     return f"{v:,.0f}"
 
 
@@ -509,10 +541,15 @@ def cmd_callgrind_table(args):
     out = []
     for method in dict.fromkeys(m for m, _ in runs):
         sides = [s for m, s in runs if m == method]
-        out.append(f"### {method}: instructions per call (all threads; difference of two runs)")
+        # Method churn counts connections (one Health/Check call each), the others calls.
+        unit = "connection" if method == "churn" else "call"
+        # Ratios against the bare gRPC server (bench/bare) when it ran, else against the hand-off.
+        base = "bare" if "bare" in sides else "handoff"
+        base_name = {"bare": "bare", "handoff": "hand-off"}[base]
+        out.append(f"### {method}: instructions per {unit} (all threads; difference of two runs)")
         out.append("")
-        out.append("| Side | calls (short, long) | instructions (short, long) | per call | "
-                   "vs hand-off |")
+        out.append(f"| Side | {unit}s (short, long) | instructions (short, long) | per {unit} | "
+                   f"vs {base_name} |")
         out.append("| --- | --- | --- | --- | --- |")
         pc = {}
         for side in sides:
@@ -520,7 +557,7 @@ def cmd_callgrind_table(args):
             pc[side] = (irl - irs) / (nl - ns)
         for side in sides:
             (ns, irs), (nl, irl) = sorted(runs[(method, side)])
-            ratio = f"{pc[side] / pc['handoff']:.2f}×" if "handoff" in pc else "—"
+            ratio = f"{pc[side] / pc[base]:.3f}×" if base in pc else "—"
             out.append(f"| {side} | {ns:,}, {nl:,} | {irs:,}, {irl:,} | {pc[side]:,.0f} | "
                        f"{ratio} |")
         out.append("")
@@ -537,18 +574,23 @@ def cmd_callgrind_table(args):
             objs[side] = per_call(self_by_object(f"{args.dir}/{side}-{method}-{ns}.callgrind"),
                                   self_by_object(f"{args.dir}/{side}-{method}-{nl}.callgrind"),
                                   ns, nl)
-        out.append(f"#### {method}: self instructions per call by library")
+        out.append(f"#### {method}: self instructions per {unit} by library")
         out.append("")
+        # Difference columns: kept − hand-off, hand-off − bare, for the sides that ran.
+        diffs = [(x, y) for x, y in (("kept", "handoff"), ("handoff", "bare"))
+                 if x in objs and y in objs]
+        names = {"kept": "kept", "handoff": "hand-off", "bare": "bare", "direct": "direct",
+                 "exempt": "exempt"}
         out.append("| library | " + " | ".join(sides) +
-                   (" | kept − hand-off |" if "kept" in objs and "handoff" in objs else " |"))
-        out.append("| --- |" + " --- |" * (len(sides) + ("kept" in objs and "handoff" in objs)))
+                   "".join(f" | {names[x]} − {names[y]}" for x, y in diffs) + " |")
+        out.append("| --- |" + " --- |" * (len(sides) + len(diffs)))
         first = "kept" if "kept" in objs else sides[0]
-        for obj in sorted(objs[first], key=lambda o: -objs[first][o]):
+        for obj in sorted(set().union(*objs.values()), key=lambda o: -objs[first].get(o, 0)):
             if all(abs(objs[sd].get(obj, 0)) < 100 for sd in sides):
                 continue
             row = f"| {obj} | " + " | ".join(f"{objs[sd].get(obj, 0):,.0f}" for sd in sides)
-            if "kept" in objs and "handoff" in objs:
-                row += f" | {objs['kept'].get(obj, 0) - objs['handoff'].get(obj, 0):+,.0f}"
+            for x, y in diffs:
+                row += f" | {objs[x].get(obj, 0) - objs[y].get(obj, 0):+,.0f}"
             out.append(row + " |")
         out.append("")
         if "kept" in prof:
@@ -561,6 +603,18 @@ def cmd_callgrind_table(args):
             out.append("| --- | --- | --- | --- |")
             for (file, fn), v in sorted(own.items(), key=lambda kv: -kv[1])[:args.top]:
                 out.append(f"| {v:,.0f} | {100 * v / pc['kept']:.1f}% | {file} | `{fn}` |")
+            out.append("")
+        if "handoff" in prof and "bare" in prof:
+            h, b = prof["handoff"]["self"], prof["bare"]["self"]
+            diff = {key: h.get(key, 0) - b.get(key, 0) for key in set(h) | set(b)}
+            out.append(f"#### {method}: self instructions per {unit}, hand-off (h2gate) vs bare "
+                       f"(largest differences)")
+            out.append("")
+            out.append("| hand-off | bare | difference | file | function |")
+            out.append("| --- | --- | --- | --- | --- |")
+            for (file, fn), v in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:args.top]:
+                out.append(f"| {h.get((file, fn), 0):,.0f} | {b.get((file, fn), 0):,.0f} | "
+                           f"{v:+,.0f} | {file} | `{fn}` |")
             out.append("")
         if "kept" in prof and "handoff" in prof:
             k, h = prof["kept"]["self"], prof["handoff"]["self"]
