@@ -349,16 +349,24 @@ class Gateway::Impl {
     // (their callers would get 503 "Transport closed"): they finish first, within the same
     // drain deadline. Answers during the drain close their connections, so few new ones start.
     const auto deadline = std::chrono::system_clock::now() + o.drain_timeout;
-    while (shared_.transcodes_in_flight > 0 && std::chrono::system_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    auto wait_for_calls = [&] {
+      while (shared_.calls.in_flight() > 0 && std::chrono::system_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    };
+    wait_for_calls();
+    // No call may start once gRPC shuts down (it would crash in the channel stack being torn
+    // down): later ones are answered 503 (UNAVAILABLE for gRPC calls). Those that took a ticket
+    // just before finish first, within the same deadline.
+    shared_.calls.Close();
+    wait_for_calls();
     // Sends GOAWAY, lets in-flight RPCs finish until the deadline, then cancels the rest.
     server_->Shutdown(deadline);
     // gRPC has written its last frames into the guards' socket pairs, and answers of JSON calls
     // it cut short are posted to their sessions: let both reach the clients before the I/O
     // threads stop (bounded: a client that reads nothing is left behind).
     const auto flush_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while ((shared_.metrics.http2_guarded.Value() > 0 || shared_.transcodes_in_flight > 0 ||
+    while ((shared_.metrics.http2_guarded.Value() > 0 || shared_.calls.in_flight() > 0 ||
             shared_.metrics.http2_kept_open.Value() > 0) &&
            std::chrono::steady_clock::now() < flush_by) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

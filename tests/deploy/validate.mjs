@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Usage: node validate.mjs [--tls] KUSTOMIZATION_DIR...
+// Usage: node validate.mjs [--tls] [--proxy] KUSTOMIZATION_DIR...
 // Renders each directory with kustomize, validates every object against its schema (strictly:
 // unknown fields fail), then checks what a schema cannot (lib/checks.mjs). With --tls, every
-// container must also have TLS on (H2GATE_TLS_CERT and H2GATE_TLS_KEY). Prints every problem and
+// container must also have TLS on (H2GATE_TLS_CERT and H2GATE_TLS_KEY); with --proxy, PROXY
+// protocol on, behind a LoadBalancer Service that sends the header. Prints every problem and
 // one PASS/FAIL line per directory; exits 0 only if every directory passes.
 import { render, chooseRenderer } from "./lib/render.mjs";
 import { validateObject } from "./lib/schema.mjs";
@@ -24,10 +25,10 @@ export async function validateDir(dir, renderer, options = {}) {
 }
 
 async function main(args) {
-  const options = { tls: args.includes("--tls") };
-  const dirs = args.filter((a) => a !== "--tls");
+  const options = { tls: args.includes("--tls"), proxy: args.includes("--proxy") };
+  const dirs = args.filter((a) => a !== "--tls" && a !== "--proxy");
   if (dirs.length === 0 || dirs.some((d) => d.startsWith("-"))) {
-    console.error("usage: node validate.mjs [--tls] KUSTOMIZATION_DIR...");
+    console.error("usage: node validate.mjs [--tls] [--proxy] KUSTOMIZATION_DIR...");
     return 2;
   }
   const renderer = chooseRenderer();

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -114,6 +115,46 @@ struct Context {
   HandoffTarget* tls_handoff = nullptr;
 };
 
+// The calls on gRPC's in-process channel (JSON calls, gRPC calls of kept HTTP/2 connections)
+// and the drain. A call started while gRPC's server shuts down crashes inside gRPC (the channel
+// stack under it is being torn down), so every call takes a ticket before it starts, and once the
+// drain has closed the gate none is given: the caller answers "draining" instead.
+class CallGate {
+ public:
+  class Ticket {
+   public:
+    explicit Ticket(CallGate* gate) : gate_(gate) {}
+    Ticket(Ticket&& other) noexcept : gate_(std::exchange(other.gate_, nullptr)) {}
+    Ticket& operator=(Ticket&& other) noexcept {
+      Leave();
+      gate_ = std::exchange(other.gate_, nullptr);
+      return *this;
+    }
+    ~Ticket() { Leave(); }
+
+   private:
+    void Leave() {
+      if (gate_) gate_->in_flight_.fetch_sub(1);
+      gate_ = nullptr;
+    }
+    CallGate* gate_;
+  };
+  // Sequentially consistent with Close(): either the drain sees this call counted, or the call
+  // sees the gate closed.
+  std::optional<Ticket> TryEnter() {
+    in_flight_.fetch_add(1);
+    Ticket ticket(this);
+    if (closed_.load()) return std::nullopt;  // the ticket leaves again
+    return ticket;
+  }
+  void Close() { closed_.store(true); }
+  int in_flight() const { return in_flight_.load(); }
+
+ private:
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> closed_{false};
+};
+
 // The gateway's live state: counters, the report, the policy store, flags. Owned by the
 // gateway; outlives every connection.
 struct Shared {
@@ -128,8 +169,9 @@ struct Shared {
   std::atomic<bool> draining{false};
   std::atomic<bool> memory_degraded{false};  // over --memory-limit: new connections refused
   std::atomic<bool> trim_requested{false};   // an abusive connection was cut: return its memory
-  // HTTP/1.x JSON calls from their start until their answer is written: a drain waits for them.
-  std::atomic<int> transcodes_in_flight{0};
+  // Calls on the in-process channel, from their start until their answer is written: a drain
+  // waits for them, then closes the gate before gRPC shuts down.
+  CallGate calls;
   std::atomic<std::uint64_t> next_connection_id{1};
   // The HTTP/2 connections the gateway serves itself, told to drain with the listener.
   KeptConnections kept;

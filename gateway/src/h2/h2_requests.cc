@@ -189,7 +189,10 @@ void H2Session::StartGrpcCall(Stream& s, std::optional<std::string> only_message
     }
   }
   s.metadata.clear();
-  s.in_flight.emplace(shared_.transcodes_in_flight);
+  s.in_flight = shared_.calls.TryEnter();
+  if (!s.in_flight) {  // past the drain's last call: gRPC is shutting down, and says UNAVAILABLE
+    return GrpcError(s, grpc::StatusCode::UNAVAILABLE, "draining: this instance is shutting down");
+  }
   const std::weak_ptr<H2Session> weak = shared_from_this();
   const std::int32_t id = s.id;
   if (s.unary) return StartUnaryCall(s, std::move(*only_message), metadata, timeout);
@@ -408,7 +411,13 @@ void H2Session::TranscodeHttp(Stream& s, const Decision& d) {
   }
   Duration timeout = ctx_->options.transcode_timeout;
   if (const auto t = ParseGrpcTimeout(s.grpc_timeout)) timeout = std::min(*t, timeout);
-  s.in_flight.emplace(shared_.transcodes_in_flight);
+  s.in_flight = shared_.calls.TryEnter();
+  if (!s.in_flight) {
+    return Respond(s,
+                   JsonError(http::status::service_unavailable, grpc::StatusCode::UNAVAILABLE,
+                             "draining: this instance is shutting down; send the call again", 20),
+                   false);
+  }
   const std::weak_ptr<H2Session> weak = shared_from_this();
   const std::int32_t id = s.id;
   const int method_index = d.route.method_index;

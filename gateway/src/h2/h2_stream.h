@@ -17,19 +17,6 @@
 
 namespace h2gate {
 
-// Counts a call in Shared::transcodes_in_flight, which a drain waits for before it closes the
-// in-process channel under them.
-class InFlightCall {
- public:
-  explicit InFlightCall(std::atomic<int>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
-  ~InFlightCall() { n_.fetch_sub(1, std::memory_order_relaxed); }
-  InFlightCall(const InFlightCall&) = delete;
-  InFlightCall& operator=(const InFlightCall&) = delete;
-
- private:
-  std::atomic<int>& n_;
-};
-
 // A FIFO of sizes. std::deque allocates twice even when empty, for every stream, and most
 // streams (unary calls) never use it.
 class Sizes {
@@ -73,8 +60,8 @@ struct H2Session::Stream {
   // An HTTP request's body.
   std::string body;
   bool body_too_large = false;
-  std::function<void()> cancel;  // of the JSON call in flight
-  std::optional<InFlightCall> in_flight;
+  std::function<void()> cancel;               // of the JSON call in flight
+  std::optional<CallGate::Ticket> in_flight;  // Shared::calls, while the call runs
 
   // A gRPC call's relay.
   std::shared_ptr<InProcessCall> call;

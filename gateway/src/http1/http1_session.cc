@@ -245,7 +245,12 @@ void Http1Session<Stream>::Transcode(const Route& route, const PolicyRule& rule,
   if (const auto it = req.find("grpc-timeout"); it != req.end()) {
     if (const auto t = ParseGrpcTimeout(it->value())) timeout = std::min(*t, timeout);
   }
-  in_flight_.emplace(shared_.transcodes_in_flight);
+  in_flight_ = shared_.calls.TryEnter();
+  if (!in_flight_) {  // past the drain's last call: gRPC is shutting down
+    return SendError(http::status::service_unavailable,
+                     "draining: this instance is shutting down; send the call again on a new "
+                     "connection");
+  }
   // The call has its own deadline; the connection's next one starts with the answer.
   ClearDeadline();
   // The reply is delivered on this connection's executor (its strand with several I/O threads).
@@ -302,8 +307,10 @@ void Http1Session<Stream>::SendError(http::status status, std::string_view messa
   const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
   const bool too_large = status == http::status::request_header_fields_too_large ||
                          status == http::status::payload_too_large;
-  const auto code =
-      too_large ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::INVALID_ARGUMENT;
+  const auto code = too_large ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                    : status == http::status::service_unavailable
+                        ? grpc::StatusCode::UNAVAILABLE
+                        : grpc::StatusCode::INVALID_ARGUMENT;
   Response res = JsonError(status, code, message, version);
   Finalize(res, false, false);
   Send(std::move(res), false);

@@ -90,14 +90,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
   const std::shared_ptr<const Context> ctx_;
   ConnectionSlot slot_;
   std::function<void()> cancel_;  // of the JSON call in flight, if any
-  // Counts this connection in Shared::transcodes_in_flight while a JSON call or its answer is
-  // in flight.
-  struct InFlight {
-    explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1, std::memory_order_relaxed); }
-    ~InFlight() { n_.fetch_sub(1, std::memory_order_relaxed); }
-    std::atomic<int>& n_;
-  };
-  std::optional<InFlight> in_flight_;
+  // Counts this connection in Shared::calls while a JSON call or its answer is in flight.
+  std::optional<CallGate::Ticket> in_flight_;
   ConnectionLabel label_;
   const RouteOptions routes_;
 };

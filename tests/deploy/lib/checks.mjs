@@ -2,33 +2,18 @@
 // something, ports that must exist, Service ports for gRPC and HTTP routes that reach the port
 // h2gate serves on, drain timing that must fit the grace period, a memory limit below the
 // container's, settings h2gate would refuse at start-up, TLS files from a Secret mounted as a
-// directory (tls.mjs), and the security settings h2gate's pods promise. Pure: objects in,
-// problem strings out.
+// directory (tls.mjs), probes and scrapes the main port would answer, PROXY protocol and load
+// balancers (proxy.mjs), autoscaling with headroom for a pod out (autoscaling.mjs), and the
+// security settings h2gate's pods promise. Pure: objects in, problem strings out.
+import { checkHpaCapacity, checkPdbAgainstHpa } from "./autoscaling.mjs";
+import { checkLoadBalancer, checkProbeTargets, checkProxySettings, checkScrapeTarget, failsWhileDraining, sendsProxyHeader, wantsProxy } from "./proxy.mjs";
 import { checkTls } from "./tls.mjs";
-import { containerHasPort, containerPortNumber, flagValue, isEmptySelector, listenPort, mapSelectorMatches, parseCidrList, parseDuration, parseQuantity, parseSize, selectorMatches } from "./util.mjs";
+import { adminPort, configMapsOf, DEFAULTS, envValue, id, ns, podsOf, servingPort, WORKLOAD_KINDS } from "./pod.mjs";
+import { containerHasPort, containerPortNumber, flagValue, isEmptySelector, mapSelectorMatches, parseCidrList, parseDuration, parseQuantity, parseSize, selectorMatches } from "./util.mjs";
 
-const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet"]);
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass"]);
-// h2gate's defaults when neither flag nor env var sets them (see README.md).
-const DEFAULTS = { listen: "0.0.0.0:8080", shutdownDelay: "0s", drainTimeout: "20s", memoryLimit: "auto" };
 const H2C = "kubernetes.io/h2c";
 const DEFAULT_GRACE_SECONDS = 30; // the API's default terminationGracePeriodSeconds
-
-const id = (o) => `${o.kind}/${o.metadata?.name ?? "?"}`;
-const ns = (o) => o.metadata?.namespace ?? "";
-
-function podsOf(objects) {
-  return objects.filter((o) => WORKLOAD_KINDS.has(o.kind)).map((w) => ({
-    workload: w,
-    labels: w.spec?.template?.metadata?.labels || {},
-    spec: w.spec?.template?.spec || {},
-  }));
-}
-
-// The ConfigMaps in a workload's namespace, by name.
-function configMapsOf(objects, w) {
-  return new Map(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => [o.metadata.name, o]));
-}
 
 function checkNamespaces(objects, out) {
   const seen = new Set(objects.filter((o) => !CLUSTER_SCOPED.has(o.kind)).map(ns));
@@ -48,13 +33,17 @@ function checkWorkload(w, objects, options, out) {
   if (isEmptySelector(sel)) out.push(`${id(w)}: spec.selector is empty`);
   else if (!selectorMatches(sel, labels)) out.push(`${id(w)}: spec.selector does not match the pod template labels ${JSON.stringify(labels)}`);
   const spec = w.spec?.template?.spec || {};
-  const configMaps = new Set(objects.filter((o) => o.kind === "ConfigMap" && ns(o) === ns(w)).map((o) => o.metadata.name));
+  const cms = configMapsOf(objects, w);
+  const configMaps = new Set(cms.keys());
   for (const c of spec.containers || []) {
     for (const ef of c.envFrom || []) {
       const ref = ef.configMapRef;
       if (ref && !ref.optional && !configMaps.has(ref.name)) out.push(`${id(w)}: container ${c.name} envFrom ConfigMap "${ref.name}" is not among the manifests`);
     }
     checkProbes(w, c, out);
+    checkProbeTargets(w, c, cms, out);
+    checkProxySettings(w, c, cms, out);
+    if (options.proxy && !wantsProxy(c, cms)) out.push(`${id(w)}: container ${c.name} reads no PROXY protocol header: H2GATE_PROXY_PROTOCOL is off`);
     checkResources(w, c, out);
     checkImage(w, c, out);
   }
@@ -120,24 +109,6 @@ function checkSecurity(w, spec, out) {
   }
 }
 
-// The value a container sees for an env var: env beats envFrom, later envFrom beats earlier.
-function envValue(c, name, configMaps) {
-  for (const e of c.env || []) {
-    if (e.name !== name) continue;
-    if (e.value !== undefined) return e.value;
-    const ref = e.valueFrom?.configMapKeyRef;
-    if (ref) return configMaps.get(ref.name)?.data?.[ref.key];
-    return undefined;
-  }
-  let found;
-  for (const ef of c.envFrom || []) {
-    const cm = ef.configMapRef && configMaps.get(ef.configMapRef.name);
-    const key = name.startsWith(ef.prefix || "") ? name.slice((ef.prefix || "").length) : undefined;
-    if (cm && key !== undefined && cm.data?.[key] !== undefined) found = cm.data[key];
-  }
-  return found;
-}
-
 function preStopSeconds(c) {
   const ps = c.lifecycle?.preStop;
   if (!ps) return 0;
@@ -171,7 +142,7 @@ function checkDrainTiming(w, spec, objects, out) {
       out.push(`${id(w)}: terminationGracePeriodSeconds ${grace} is not longer than preStop ${preStopSeconds(c)}s + shutdown delay ${delay}s + drain timeout ${drain}s = ${need}s: draining RPCs would be SIGKILLed`);
     }
     const lp = c.livenessProbe;
-    if (lp) {
+    if (failsWhileDraining(lp)) {
       const window = (lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3);
       if (window < delay + drain) out.push(`${id(w)}: container ${c.name} livenessProbe fails after ${window}s, shorter than the ${delay + drain}s drain: liveness would kill a draining pod`);
     }
@@ -236,19 +207,14 @@ function checkTlsSettings(w, spec, objects, options, out) {
   }
 }
 
-// The port h2gate serves everything on (--listen, H2GATE_LISTEN), in one container.
-function servingPort(c, configMaps) {
-  const argv = [...(c.command || []), ...(c.args || [])];
-  return listenPort(flagValue(argv, "--listen") ?? envValue(c, "H2GATE_LISTEN", configMaps) ?? DEFAULTS.listen);
-}
-
 // An ingress picks the protocol it speaks to the pods from the Service port's appProtocol. gRPC
 // routes need a port with kubernetes.io/h2c. HTTP routes need one without it: sent over h2c, an
 // ingress's pooled connection that opened with a gRPC call is handed to gRPC whole, and the JSON
 // callers it carries next get gRPC's answers instead of the 426 or their transcoded call. Both must
 // reach the one port h2gate serves on; its admin port, if any, answers operator pages only.
 function checkServiceProtocols(svc, selected, objects, out) {
-  const ports = svc.spec.ports || [];
+  // A port onto the admin port (a scrape's) carries no routes.
+  const ports = (svc.spec.ports || []).filter((port) => !targetsAdmin(port, selected, objects));
   const isHttp = (p) => p.appProtocol === undefined || p.appProtocol.toLowerCase() === "http";
   const h2c = ports.filter((p) => p.appProtocol === H2C);
   const http = ports.filter(isHttp);
@@ -271,12 +237,25 @@ function checkServiceProtocols(svc, selected, objects, out) {
   }
 }
 
+// Does a Service port target an admin port (--admin-listen) of every pod it selects?
+function targetsAdmin(port, selected, objects) {
+  return selected.every((p) => (p.spec.containers || []).some((c) => {
+    const number = containerPortNumber(c, port.targetPort ?? port.port);
+    return number !== undefined && number === adminPort(c, configMapsOf(objects, p.workload));
+  }));
+}
+
+const onlyAdminPorts = (svc, selected, objects) => (svc.spec.ports || []).every((port) => targetsAdmin(port, selected, objects));
+
 function checkService(svc, pods, objects, out) {
   const sel = svc.spec?.selector;
   if (!sel || Object.keys(sel).length === 0) return out.push(`${id(svc)}: has no selector`);
   const selected = pods.filter((p) => ns(p.workload) === ns(svc) && mapSelectorMatches(sel, p.labels));
   if (selected.length === 0) return out.push(`${id(svc)}: selector ${JSON.stringify(sel)} matches no pod template`);
-  checkServiceProtocols(svc, selected, objects, out);
+  // A load balancer speaks TCP to the main port (proxy.mjs); a Service of admin ports only is for
+  // operators and scrapes. Every other Service is one ingresses and callers route to.
+  if (svc.spec.type === "LoadBalancer") checkLoadBalancer(svc, selected, objects, out);
+  else if (!onlyAdminPorts(svc, selected, objects)) checkServiceProtocols(svc, selected, objects, out);
   for (const port of svc.spec.ports || []) {
     const target = port.targetPort ?? port.port;
     for (const p of selected) {
@@ -322,6 +301,7 @@ function checkServiceMonitor(sm, objects, out) {
     }
     if ((ep.path ?? "/metrics") !== "/metrics") out.push(`${id(sm)}: endpoint path ${ep.path} is not h2gate's /metrics`);
   }
+  checkScrapeTarget(sm, services, objects, out);
 }
 
 function checkHpa(hpa, objects, out) {
@@ -338,24 +318,27 @@ function checkHpa(hpa, objects, out) {
     }
   }
   if (target.spec?.replicas !== undefined) out.push(`${id(hpa)}: ${id(target)} also sets spec.replicas; every apply would fight the autoscaler`);
+  checkHpaCapacity(hpa, target, objects, out);
 }
 
 function checkPdb(pdb, pods, objects, out) {
   checkSelectsPods(pdb, pdb.spec?.selector, pods, out, "spec.selector");
-  const minAvail = pdb.spec?.minAvailable;
   const hpa = objects.find((o) => o.kind === "HorizontalPodAutoscaler" && ns(o) === ns(pdb));
-  if (typeof minAvail === "number" && hpa && minAvail >= (hpa.spec.minReplicas ?? 1)) {
-    out.push(`${id(pdb)}: minAvailable ${minAvail} >= HPA minReplicas ${hpa.spec.minReplicas}: node drains would block`);
-  }
-  if (pdb.spec?.maxUnavailable === 0 || pdb.spec?.maxUnavailable === "0%") out.push(`${id(pdb)}: maxUnavailable 0 blocks every node drain`);
+  if (hpa) checkPdbAgainstHpa(pdb, hpa, out);
+  else if (pdb.spec?.maxUnavailable === 0 || pdb.spec?.maxUnavailable === "0%") out.push(`${id(pdb)}: maxUnavailable 0 blocks every node drain`);
 }
 
 // options.tls: every container must serve TLS (the TLS overlay and its fixtures).
+// options.proxy: every container must read PROXY headers, from a load balancer that sends them
+// (the PROXY protocol overlay and its fixtures).
 export function checkAll(objects, options = {}) {
   const out = [];
   const pods = podsOf(objects);
   checkNamespaces(objects, out);
   if (pods.length === 0) out.push("no Deployment among the manifests");
+  if (options.proxy && !objects.some((o) => o.kind === "Service" && o.spec?.type === "LoadBalancer" && sendsProxyHeader(o))) {
+    out.push("no Service of type LoadBalancer whose balancer sends PROXY protocol headers");
+  }
   for (const o of objects) {
     if (WORKLOAD_KINDS.has(o.kind)) checkWorkload(o, objects, options, out);
     else if (o.kind === "Service") checkService(o, pods, objects, out);
