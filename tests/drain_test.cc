@@ -8,8 +8,11 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "support/fixture.h"
+#include "support/h2_frames.h"
 #include "support/net.h"
 #include "support/process.h"
+#include "support/test_certs.h"
+#include "support/tls_client.h"
 
 namespace h2gate::testing {
 namespace {
@@ -81,6 +84,93 @@ TEST_F(Drain, InFlightStreamFinishesReadinessFlipsNewConnectionsRefused) {
   EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   unary.join();
   gateway_->Wait();
+}
+
+// A guarded client is told of the drain before gRPC shuts down: GOAWAY(NO_ERROR, last stream
+// 2^31-1) and a PING. A call it opens before it has read them (its HEADERS crossed the GOAWAY)
+// reaches gRPC before the shutdown, so it is served, not reset with CANCEL. `Client`: RawClient
+// or TlsRawClient, connected.
+template <typename Client>
+void CallCrossingTheNoticeIsServed(Client& c, Gateway& gateway) {
+  ASSERT_TRUE(c.Send(kPreface));  // no request: after the first-request wait it goes to gRPC
+  const std::string settings("\x04\x00\x00\x00\x00\x00", 6);  // SETTINGS, no ACK, stream 0
+  ASSERT_NE(c.ReadUntil(settings, 3s).find(settings), std::string::npos) << "gRPC's SETTINGS";
+  ASSERT_TRUE(c.Send(Frame(4, 0x1, 0)));  // its ACK
+
+  gateway.Shutdown();
+  const std::string notice = c.ReadUntil("h2gdrain", 5s);
+  ASSERT_NE(notice.find("h2gdrain"), std::string::npos) << "no drain notice";
+  EXPECT_NE(notice.find(Frame(7, 0, 0, U32(0x7fffffffu) + U32(0) + "h2gate: draining")),
+            std::string::npos)
+      << "GOAWAY(2^31-1, NO_ERROR)";
+  EXPECT_NE(notice.find(Frame(6, 0, 0, "h2gdrain")), std::string::npos) << "the PING";
+
+  // The call, then the PING ACK that says the GOAWAY was read.
+  const std::string message = std::string("\x0a\x07", 2) + "drained";
+  const std::string body =
+      std::string(1, '\0') + U32(static_cast<std::uint32_t>(message.size())) + message;
+  ASSERT_TRUE(c.Send(Frame(1, 0x4, 1, EchoCallHeaders()) + Frame(0, 0x1, 1, body) +
+                     Frame(6, 0x1, 0, "h2gdrain")));
+  bool closed = false;
+  const std::string rest = c.ReadUntilClose(10s, &closed);
+  EXPECT_TRUE(closed);
+  bool answered = false, ended = false, reset = false;
+  for (const auto& f : ParseFrames(rest)) {
+    if (f.stream != 1) continue;
+    if (f.type == 0 && f.payload.find("drained") != std::string::npos) answered = true;
+    if (f.type == 1 && (f.flags & 0x1)) ended = true;  // trailers
+    if (f.type == 3) reset = true;
+  }
+  EXPECT_TRUE(answered) << "the call's answer";
+  EXPECT_TRUE(ended) << "its trailers";
+  EXPECT_FALSE(reset) << "RST_STREAM: the call reached gRPC after its shutdown";
+  gateway.Wait();
+}
+
+TEST_F(Drain, GuardedClientIsToldFirstAndACallThatCrossedTheNoticeIsServed) {
+  RawClient c(port_);
+  ASSERT_TRUE(c.connected());
+  CallCrossingTheNoticeIsServed(c, *gateway_);
+}
+
+// An idle keep-alive HTTP/1.1 connection stays open through the shutdown delay (a balancer may
+// still send it calls) and is closed when the listener stops, before gRPC shuts down: its
+// client's next call goes to a new connection instead of meeting a 503.
+TEST_F(Drain, IdleKeepAliveConnectionIsClosedWhenTheListenerStops) {
+  RawClient c(port_);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string answer = c.ReadUntil("\r\n\r\n", 3s);
+  ASSERT_EQ(StatusOf(answer), 200) << answer;
+  ASSERT_EQ(answer.find("Connection: close"), std::string::npos) << "kept alive";
+  c.ReadUntil("\"}", 1s);  // the body
+
+  gateway_->Shutdown();
+  EXPECT_FALSE(c.WaitClosed(300ms)) << "closed during the shutdown delay";
+  EXPECT_TRUE(c.WaitClosed(3s)) << "still open after the listener stopped";
+  gateway_->Wait();
+}
+
+class DrainTls : public GatewayTest {
+ protected:
+  void SetUp() override {
+    certs_ = MakeTestCerts();
+    ASSERT_FALSE(certs_.server_cert.empty());
+    Options o = TestOptions();
+    o.shutdown_delay = 700ms;
+    o.drain_timeout = 5s;
+    o.tls_cert = certs_.server_cert;
+    o.tls_key = certs_.server_key;
+    StartGateway(o);
+  }
+  void TearDown() override { RemoveTestCerts(certs_); }
+  TestCerts certs_;
+};
+
+TEST_F(DrainTls, GuardedClientIsToldFirstAndACallThatCrossedTheNoticeIsServed) {
+  TlsRawClient c(port_, {"h2"}, certs_.ca_cert);
+  ASSERT_TRUE(c.connected()) << c.error();
+  CallCrossingTheNoticeIsServed(c, *gateway_);
 }
 
 // The binary under load, SIGTERM after SIGTERM, a fresh process each time: every one obeyed.

@@ -24,6 +24,7 @@ std::string Sample() {
   s += Header(20, kHeaders, kFlagEndHeaders, 1) + std::string(20, 'h');
   s += Header(4, kRstStream, 0, 1) + std::string("\0\0\0\x08", 4);
   s += Header(3, kData, kFlagEndStream, 0x80000003u) + "abc";  // reserved bit set
+  s += Header(8, kPing, kFlagAck, 0) + "h2gdrain";
   return s;
 }
 
@@ -45,7 +46,7 @@ TEST(FrameReader, SameFramesWhateverTheSplit) {
   for (std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{9},
                             std::size_t{13}, s.size()}) {
     const auto frames = ReadAll(s, piece);
-    ASSERT_EQ(frames.size(), 4u) << "piece " << piece;
+    ASSERT_EQ(frames.size(), 5u) << "piece " << piece;
     EXPECT_EQ(frames[0].type, kSettings);
     EXPECT_EQ(frames[0].length, 6u);
     EXPECT_EQ(frames[1].type, kHeaders);
@@ -56,6 +57,10 @@ TEST(FrameReader, SameFramesWhateverTheSplit) {
     EXPECT_EQ(frames[3].type, kData);
     EXPECT_EQ(frames[3].stream_id, 3u) << "the reserved bit is not part of the id";
     EXPECT_EQ(frames[3].error_code, 0u);
+    EXPECT_EQ(frames[4].type, kPing);
+    EXPECT_EQ(frames[4].flags, kFlagAck);
+    EXPECT_EQ(frames[4].ping_data, 0x683267647261696eu) << "\"h2gdrain\", big-endian";
+    EXPECT_EQ(frames[4].error_code, 0u);
   }
 }
 
@@ -87,10 +92,11 @@ TEST(FrameReader, PiecesNeverChangeTheFrames) {
   for (int round = 0; round < 200; ++round) {
     std::string bytes(1 + rng() % 400, '\0');
     for (char& c : bytes) c = static_cast<char>(rng() % 4 == 0 ? rng() : rng() % 3);
-    std::vector<std::tuple<std::uint32_t, int, int, std::uint32_t, std::uint32_t>> whole, split;
+    std::vector<std::tuple<std::uint32_t, int, int, std::uint32_t, std::uint32_t, std::uint64_t>>
+        whole, split;
     auto into = [](auto& v) {
       return [&v](const Frame& f) {
-        v.emplace_back(f.length, f.type, f.flags, f.stream_id, f.error_code);
+        v.emplace_back(f.length, f.type, f.flags, f.stream_id, f.error_code, f.ping_data);
         return true;
       };
     };
@@ -108,6 +114,21 @@ TEST(FrameReader, PiecesNeverChangeTheFrames) {
 TEST(Goaway, WireFormat) {
   const std::string g = Goaway(41, ErrorCode::kEnhanceYourCalm, "why");
   EXPECT_EQ(g, Header(11, kGoaway, 0, 0) + std::string("\0\0\0\x29\0\0\0\x0b", 8) + "why");
+}
+
+TEST(Ping, WireFormat) {
+  EXPECT_EQ(Ping(0x0102030405060708u),
+            Header(8, kPing, 0, 0) + std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+}
+
+// A PING shorter than its 8 bytes of data (a PROTOCOL_ERROR the server answers) reports what
+// it has, and the reader stays in step with the frames after it.
+TEST(FrameReader, ShortPingKeepsStep) {
+  const std::string s = Header(3, kPing, 0, 0) + "abc" + Header(0, kSettings, kFlagAck, 0);
+  const auto frames = ReadAll(std::string(kClientPreface) + s, 1);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].ping_data, 0u);
+  EXPECT_EQ(frames[1].type, kSettings);
 }
 
 }  // namespace

@@ -321,6 +321,22 @@ class Gateway::Impl {
                                 o.grpc_permit_keepalive_without_calls ? 1 : 0);
   }
 
+  // Guarded clients were sent GOAWAY and a PING (DrainNotice): once each has answered, no stream
+  // it opens can reach gRPC after its shutdown. Bounded: a client that does not answer gets
+  // gRPC's own GOAWAY as before.
+  void WaitForDrainNotices() {
+    constexpr auto kAnswerWait = std::chrono::seconds(1);
+    // What a client sent before its PING ACK is in gRPC's socket pair by then; gRPC reads it and
+    // starts those calls within this (a loaded 2-core machine: a few milliseconds).
+    constexpr auto kReadGrace = std::chrono::milliseconds(100);
+    if (shared_.drain_notices_pending.load() == 0) return;
+    const auto by = std::chrono::steady_clock::now() + kAnswerWait;
+    while (shared_.drain_notices_pending.load() > 0 && std::chrono::steady_clock::now() < by) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(kReadGrace);
+  }
+
   void Drain() {
     const Options& o = options_;
     shared_.draining = true;
@@ -343,6 +359,7 @@ class Gateway::Impl {
     stopped.get_future().wait();
     // Kept HTTP/2 connections get GOAWAY now, as gRPC's own get it below: in-flight calls go on.
     shared_.kept.DrainAll();
+    WaitForDrainNotices();
     spdlog::info("draining: listener closed; waiting for in-flight RPCs");
 
     // JSON calls run on gRPC's in-process channel, whose transport Shutdown closes at once

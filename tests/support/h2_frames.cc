@@ -62,4 +62,18 @@ int GoawayCode(const std::string& bytes) {
   return -1;
 }
 
+std::vector<ParsedFrame> ParseFrames(const std::string& bytes) {
+  std::vector<ParsedFrame> out;
+  std::size_t i = 0;
+  while (i + 9 <= bytes.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + i);
+    const std::size_t length = (p[0] << 16) | (p[1] << 8) | p[2];
+    if (i + 9 + length > bytes.size()) break;
+    const std::uint32_t stream = ((p[5] & 0x7fu) << 24) | (p[6] << 16) | (p[7] << 8) | p[8];
+    out.push_back({p[3], p[4], stream, bytes.substr(i + 9, length)});
+    i += 9 + length;
+  }
+  return out;
+}
+
 }  // namespace h2gate::testing

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace h2gate::testing {
 
@@ -20,5 +21,14 @@ extern const std::string kPreface;
 std::string RapidReset(int pairs);
 // The GOAWAY error code among the frames a server sent, or -1.
 int GoawayCode(const std::string& bytes);
+
+struct ParsedFrame {
+  int type = 0;
+  int flags = 0;
+  std::uint32_t stream = 0;
+  std::string payload;
+};
+// The whole frames of `bytes`, which start at a frame (no preface).
+std::vector<ParsedFrame> ParseFrames(const std::string& bytes);
 
 }  // namespace h2gate::testing

@@ -90,6 +90,15 @@ bool TlsRawClient::Send(std::string_view data) {
 }
 
 std::string TlsRawClient::ReadUntilClose(std::chrono::milliseconds timeout, bool* closed) {
+  return Read(timeout, {}, closed);
+}
+
+std::string TlsRawClient::ReadUntil(std::string_view needle, std::chrono::milliseconds timeout) {
+  return Read(timeout, needle, nullptr);
+}
+
+std::string TlsRawClient::Read(std::chrono::milliseconds timeout, std::string_view needle,
+                               bool* closed) {
   std::string out;
   if (closed != nullptr) *closed = false;
   if (ssl_ == nullptr) return out;
@@ -100,6 +109,7 @@ std::string TlsRawClient::ReadUntilClose(std::chrono::milliseconds timeout, bool
     const int n = SSL_read(ssl_, buf, sizeof buf);
     if (n > 0) {
       out.append(buf, static_cast<std::size_t>(n));
+      if (!needle.empty() && out.find(needle) != std::string::npos) break;
       continue;
     }
     const int err = SSL_get_error(ssl_, n);

@@ -26,8 +26,12 @@ class TlsRawClient {
   bool Send(std::string_view data);
   // Reads until the peer closes (close_notify, EOF or reset) or `timeout` passes.
   std::string ReadUntilClose(std::chrono::milliseconds timeout, bool* closed = nullptr);
+  // Reads until `needle` has been seen or `timeout` passes.
+  std::string ReadUntil(std::string_view needle, std::chrono::milliseconds timeout);
 
  private:
+  std::string Read(std::chrono::milliseconds timeout, std::string_view needle, bool* closed);
+
   int fd_ = -1;
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;

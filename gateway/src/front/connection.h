@@ -173,8 +173,11 @@ struct Shared {
   // waits for them, then closes the gate before gRPC shuts down.
   CallGate calls;
   std::atomic<std::uint64_t> next_connection_id{1};
-  // The HTTP/2 connections the gateway serves itself, told to drain with the listener.
+  // The HTTP/2 connections the gateway serves itself and the guarded ones, told to drain with the
+  // listener.
   KeptConnections kept;
+  // Guarded connections told of the drain whose client has not acknowledged it yet.
+  std::atomic<int> drain_notices_pending{0};
   // With --tls-cert: the certificate in force (Context::tls is the one loaded at start).
   TlsStore tls;
   LogLimiter rejection_log{5};  // per second: 426s, 4xx and bad protocols are caller errors

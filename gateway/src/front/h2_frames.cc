@@ -24,7 +24,13 @@ Frame Decode(const unsigned char* h, std::size_t size) {
   f.type = h[3];
   f.flags = h[4];
   f.stream_id = Get32(h + 5) & 0x7fffffffu;  // the reserved bit is ignored (RFC 9113 §4.1)
-  if (size >= kFrameHeaderSize + 4) f.error_code = Get32(h + kFrameHeaderSize);
+  if (f.type == kRstStream && size >= kFrameHeaderSize + 4) {
+    f.error_code = Get32(h + kFrameHeaderSize);
+  }
+  if (f.type == kPing && size >= kFrameHeaderSize + 8) {
+    f.ping_data =
+        (std::uint64_t{Get32(h + kFrameHeaderSize)} << 32) | Get32(h + kFrameHeaderSize + 4);
+  }
   return f;
 }
 }  // namespace detail
@@ -41,6 +47,17 @@ std::string Goaway(std::uint32_t last_stream_id, ErrorCode code, std::string_vie
   Put32(out, last_stream_id & 0x7fffffffu);
   Put32(out, static_cast<std::uint32_t>(code));
   out += debug;
+  return out;
+}
+
+std::string Ping(std::uint64_t data) {
+  std::string out;
+  out += std::string("\0\0\x08", 3);  // length 8
+  out += static_cast<char>(kPing);
+  out += '\0';    // no flags
+  Put32(out, 0);  // stream 0
+  Put32(out, static_cast<std::uint32_t>(data >> 32));
+  Put32(out, static_cast<std::uint32_t>(data));
   return out;
 }
 

@@ -1,6 +1,6 @@
 // HTTP/2 frame headers read out of a byte stream that is passed on unchanged (RFC 9113 §4.1).
-// Only the 9-byte headers are parsed, and RST_STREAM's and GOAWAY's error codes: payloads are
-// skipped, so the cost is the same for a 16 KiB DATA frame and an empty one.
+// Only the 9-byte headers are parsed, RST_STREAM's error code and PING's opaque data: payloads
+// are skipped, so the cost is the same for a 16 KiB DATA frame and an empty one.
 #pragma once
 
 #include <cstddef>
@@ -46,11 +46,13 @@ struct Frame {
   std::uint32_t stream_id = 0;
   // RST_STREAM's error code; 0 for other types.
   std::uint32_t error_code = 0;
+  // PING's opaque data (RFC 9113 §6.7); 0 for other types.
+  std::uint64_t ping_data = 0;
 };
 
 // Reads frame headers incrementally: bytes may arrive split anywhere. Feed() calls
-// `on_frame(const Frame&)` once per frame, as soon as its header (and, for RST_STREAM, the error
-// code) is in; on_frame returns false to stop, and Feed() then returns false too.
+// `on_frame(const Frame&)` once per frame, as soon as its header (and RST_STREAM's error code, or
+// PING's data) is in; on_frame returns false to stop, and Feed() then returns false too.
 class FrameReader {
  public:
   // `skip`: bytes before the first frame (the client preface on a client's stream).
@@ -64,7 +66,7 @@ class FrameReader {
 
  private:
   std::size_t skip_;
-  unsigned char header_[kFrameHeaderSize + 4];
+  unsigned char header_[kFrameHeaderSize + 8];
   std::size_t have_ = 0;         // header bytes collected so far
   std::size_t want_ = 0;         // header bytes this frame needs before it is reported
   std::uint64_t remaining_ = 0;  // payload bytes of the current frame still to skip
@@ -72,6 +74,8 @@ class FrameReader {
 
 // A GOAWAY frame (RFC 9113 §6.8) with `debug` as its opaque data.
 std::string Goaway(std::uint32_t last_stream_id, ErrorCode code, std::string_view debug);
+// A PING frame (RFC 9113 §6.7), not an ACK, carrying `data`.
+std::string Ping(std::uint64_t data);
 
 namespace detail {
 Frame Decode(const unsigned char* h, std::size_t size);
@@ -96,9 +100,10 @@ bool FrameReader::Feed(std::string_view bytes, OnFrame&& on_frame) {
     while (have_ < want_ && n > 0) {
       header_[have_++] = *p++;
       --n;
-      if (have_ == kFrameHeaderSize && header_[3] == kRstStream) {
+      if (have_ == kFrameHeaderSize && (header_[3] == kRstStream || header_[3] == kPing)) {
         const std::uint32_t length = (header_[0] << 16) | (header_[1] << 8) | header_[2];
-        if (length >= 4) want_ = kFrameHeaderSize + 4;
+        const std::size_t extra = header_[3] == kPing ? 8 : 4;
+        if (length >= extra) want_ = kFrameHeaderSize + extra;
       }
     }
     if (have_ < want_) break;

@@ -40,7 +40,38 @@ ssize_t Send(int fd, const char* data, std::size_t size) {
 
 bool WouldBlock() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+constexpr std::uint64_t kDrainPing = 0x683267647261696e;  // "h2gdrain"
+
 }  // namespace
+
+void DrainNotice::Owe() {
+  if (state_ != State::kNone) {  // told twice: counted once
+    shared_.drain_notices_pending.fetch_sub(1);
+    return;
+  }
+  state_ = State::kDue;
+}
+
+std::string DrainNotice::Take() {
+  state_ = State::kSent;
+  shared_.metrics.drain_notices.Inc(DrainNoticeResult::kSent);
+  return h2::Goaway(0x7fffffffu, h2::ErrorCode::kNoError, "h2gate: draining") +
+         h2::Ping(kDrainPing);
+}
+
+void DrainNotice::See(const h2::Frame& f) {
+  if (state_ == State::kSent && f.type == h2::kPing && (f.flags & h2::kFlagAck) != 0 &&
+      f.ping_data == kDrainPing) {
+    Settle(true);
+  }
+}
+
+void DrainNotice::Settle(bool acked) {
+  if (state_ != State::kDue && state_ != State::kSent) return;
+  state_ = State::kDone;
+  shared_.metrics.drain_notices.Inc(acked ? DrainNoticeResult::kAcked : DrainNoticeResult::kClosed);
+  shared_.drain_notices_pending.fetch_sub(1);
+}
 
 int UnsentBytes(int fd) {
   int n = 0;
@@ -105,7 +136,10 @@ H2Guard::H2Guard(net::ip::tcp::socket client, net::local::stream_protocol::socke
   shared_.metrics.http2_guarded.Add(1);
 }
 
-H2Guard::~H2Guard() { shared_.metrics.http2_guarded.Add(-1); }
+H2Guard::~H2Guard() {
+  shared_.kept.Remove(label_.id);
+  shared_.metrics.http2_guarded.Add(-1);
+}
 
 int H2Guard::SourceFd(const Direction& d) {
   return d.from_client ? client_.native_handle() : grpc_.native_handle();
@@ -115,6 +149,7 @@ int H2Guard::DestinationFd(const Direction& d) {
 }
 
 void H2Guard::Start(std::string_view bytes_read) {
+  shared_.kept.Add(label_.id, shared_from_this());
   if (!bytes_read.empty()) {
     if (!Inspect(up_, bytes_read)) return;
     Forward(up_, bytes_read);
@@ -139,10 +174,17 @@ void H2Guard::WaitOn(bool client_side, net::socket_base::wait_type what, Then th
 }
 
 void H2Guard::WaitReadable(Direction& d) {
-  WaitOn(d.from_client, net::socket_base::wait_read, [&d](H2Guard& g) { g.OnReadable(d); });
+  if (d.reading) return;  // a notice written between two reads must not arm a second wait
+  d.reading = true;
+  WaitOn(d.from_client, net::socket_base::wait_read, [&d](H2Guard& g) {
+    d.reading = false;
+    g.OnReadable(d);
+  });
 }
 
 void H2Guard::OnReadable(Direction& d) {
+  // A drain notice did not go out whole: the rest goes first (OnWritable reads on after it).
+  if (!d.pending.empty()) return;
   thread_local char chunk[kChunk];
   const ssize_t n = Recv(SourceFd(d), chunk, sizeof chunk);
   if (n < 0 && WouldBlock()) return WaitReadable(d);
@@ -152,15 +194,19 @@ void H2Guard::OnReadable(Direction& d) {
   if (n <= 0) return n == 0 ? EndOf(d) : CloseAll();
   const std::string_view bytes(chunk, static_cast<std::size_t>(n));
   if (d.dropping) return WaitReadable(d);
+  // A drain notice still due goes out at the first frame boundary of what the client is sent.
+  const bool notice = !d.from_client && notice_.due() && d.reader.AtBoundary();
   if (!Inspect(d, bytes)) return;
+  if (notice) return Forward(d, notice_.Take() + std::string(bytes));
   Forward(d, bytes);
 }
 
 bool H2Guard::Inspect(Direction& d, std::string_view bytes) {
   const auto now = Clock::now();
-  const std::optional<Http2Abuse> abuse = d.from_client
-                                              ? policer_.ClientBytes(d.reader, bytes, now)
-                                              : policer_.ServerBytes(d.reader, bytes, now);
+  const std::optional<Http2Abuse> abuse =
+      d.from_client ? policer_.ClientBytes(d.reader, bytes, now,
+                                           [this](const h2::Frame& f) { notice_.See(f); })
+                    : policer_.ServerBytes(d.reader, bytes, now);
   if (!abuse) return true;
   Cut(*abuse);
   return false;
@@ -271,7 +317,20 @@ void H2Guard::WaitLinger(Clock::time_point started) {
   });
 }
 
+void H2Guard::Drain() {
+  notice_.Request();
+  net::post(client_.get_executor(), [self = shared_from_this()] { self->SendNotice(); });
+}
+
+void H2Guard::SendNotice() {
+  notice_.Owe();
+  if (cut_ || down_.done || up_.dropping || !client_.is_open()) return notice_.Settle(false);
+  // Between frames, nothing held back: now. Else before gRPC's next bytes (OnReadable).
+  if (down_.pending.empty() && down_.reader.AtBoundary()) Forward(down_, notice_.Take());
+}
+
 void H2Guard::CloseAll() {
+  notice_.Settle(false);
   boost::system::error_code ignored;
   if (linger_) linger_->cancel();
   client_.close(ignored);

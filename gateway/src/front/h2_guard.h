@@ -41,13 +41,46 @@ int UnsentBytes(int fd);
 void CountCut(Shared& shared, const ConnectionLabel& label, Http2Abuse abuse,
               const H2Policer& policer, std::string_view what);
 
-class H2Guard : public std::enable_shared_from_this<H2Guard> {
+// Tells a guarded client, before gRPC shuts down, to open no more streams on its connection:
+// GOAWAY(2^31-1, NO_ERROR) and a PING. gRPC 1.51 sends the same pair itself once it shuts down,
+// but a stream the client opens before it reads that GOAWAY reaches a server that no longer
+// starts calls, and is reset with CANCEL: not REFUSED_STREAM, so no client retries it, and a
+// rolling update fails unary calls. The client's PING ACK says it has read the GOAWAY, and every
+// stream it opened before is already on its way to gRPC. Used on the connection's executor,
+// apart from Request().
+class DrainNotice {
+ public:
+  explicit DrainNotice(Shared& shared) : shared_(shared) {}
+  ~DrainNotice() { Settle(false); }
+  DrainNotice(const DrainNotice&) = delete;
+  DrainNotice& operator=(const DrainNotice&) = delete;
+  // On the drain's thread: pending from now, so the drain waits for it; then Owe() on the
+  // executor.
+  void Request() { shared_.drain_notices_pending.fetch_add(1); }
+  void Owe();
+  bool due() const { return state_ == State::kDue; }
+  // The frames to send, at a frame boundary of what the client is sent; due() is false after.
+  std::string Take();
+  // A frame from the client: the PING ACK settles the notice.
+  void See(const h2::Frame& f);
+  // The connection ended: a notice not yet acknowledged is settled as closed.
+  void Settle(bool acked);
+
+ private:
+  enum class State { kNone, kDue, kSent, kDone };
+  Shared& shared_;
+  State state_ = State::kNone;
+};
+
+class H2Guard : public Drainable, public std::enable_shared_from_this<H2Guard> {
  public:
   H2Guard(boost::asio::ip::tcp::socket client, boost::asio::local::stream_protocol::socket grpc,
           Shared& shared, ConnectionLabel label);
-  ~H2Guard();
+  ~H2Guard() override;
   // `bytes_read`: what the sniffing phase already took from the client, preface first.
   void Start(std::string_view bytes_read);
+  // Sends the client the DrainNotice (any thread).
+  void Drain() override;
 
  private:
   struct Direction {
@@ -56,6 +89,7 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
     std::string pending;    // bytes the destination did not take yet; empty while flowing
     bool done = false;      // the source ended and everything it sent was passed on
     bool dropping = false;  // the destination is gone: what the source sends is read and dropped
+    bool reading = false;   // a wait for the source to be readable is armed
   };
 
   int SourceFd(const Direction& d);
@@ -77,6 +111,7 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
   void Linger(std::chrono::steady_clock::duration first, bool patient = true);
   void WaitLinger(std::chrono::steady_clock::time_point started);
   void CloseAll();
+  void SendNotice();
 
   boost::asio::ip::tcp::socket client_;
   boost::asio::local::stream_protocol::socket grpc_;
@@ -87,6 +122,7 @@ class H2Guard : public std::enable_shared_from_this<H2Guard> {
   Direction down_{false, h2::FrameReader(), {}};
   // Closes the connection a moment after gRPC's end or the client's welcome ended.
   std::unique_ptr<boost::asio::steady_timer> linger_;
+  DrainNotice notice_{shared_};
   bool cut_ = false;
 };
 

@@ -66,10 +66,14 @@ class H2Policer {
 
   // The whole frames `bytes` complete in `reader`, read as the client's (up to the first abuse,
   // which is returned) or the server's (then the server abuse they caused, if any).
-  std::optional<Http2Abuse> ClientBytes(h2::FrameReader& reader, std::string_view bytes,
-                                        Clock::time_point now) {
+  // `also` sees each of the client's frames first.
+  template <typename Also = void (*)(const h2::Frame&)>
+  std::optional<Http2Abuse> ClientBytes(
+      h2::FrameReader& reader, std::string_view bytes, Clock::time_point now,
+      Also also = [](const h2::Frame&) {}) {
     std::optional<Http2Abuse> abuse;
     reader.Feed(bytes, [&](const h2::Frame& f) {
+      also(f);
       abuse = FromClient(f, now);
       return !abuse;
     });

@@ -35,9 +35,13 @@ TlsGuard::TlsGuard(std::unique_ptr<TlsStream> client, net::local::stream_protoco
   shared_.metrics.http2_guarded.Add(1);
 }
 
-TlsGuard::~TlsGuard() { shared_.metrics.http2_guarded.Add(-1); }
+TlsGuard::~TlsGuard() {
+  shared_.kept.Remove(label_.id);
+  shared_.metrics.http2_guarded.Add(-1);
+}
 
 void TlsGuard::Start(std::string_view bytes) {
+  shared_.kept.Add(label_.id, shared_from_this());
   ReadGrpc();
   if (bytes.empty()) return ReadClient();
   first_.assign(bytes);
@@ -57,7 +61,8 @@ void TlsGuard::FromClient(std::string_view bytes) {
   // Cut, or gRPC is gone: read and dropped, as closing on unread bytes would reset the
   // connection before the client has read the last frames.
   if (grpc_done_) return ReadClient();
-  if (const auto abuse = policer_.ClientBytes(from_client_, bytes, Clock::now())) {
+  if (const auto abuse = policer_.ClientBytes(from_client_, bytes, Clock::now(),
+                                              [this](const h2::Frame& f) { notice_.See(f); })) {
     Cut(*abuse);
     return ReadClient();
   }
@@ -77,27 +82,70 @@ void TlsGuard::FromClient(std::string_view bytes) {
 }
 
 void TlsGuard::ReadGrpc() {
+  if (reading_grpc_) return;  // a drain notice was written between two reads
+  reading_grpc_ = true;
   grpc_.async_read_some(net::buffer(down_), [self = shared_from_this()](
                                                 boost::system::error_code ec, std::size_t n) {
+    self->reading_grpc_ = false;
     if (self->closed_ || self->cut_) return;
-    if (ec) return self->GrpcEnded();  // EOF, or a reset after its last byte: the same
+    if (ec) {  // EOF, or a reset after its last byte: the same
+      // After the drain notice being written.
+      if (self->writing_down_) {
+        self->grpc_ended_held_ = true;
+        return;
+      }
+      return self->GrpcEnded();
+    }
     const std::string_view bytes(self->down_.data(), n);
     // What the client has been sent ends between frames: known before these bytes are read.
     self->sent_at_boundary_ = self->from_server_.AtBoundary();
     if (const auto abuse = self->policer_.ServerBytes(self->from_server_, bytes, Clock::now())) {
       return self->Cut(*abuse);  // these bytes are not passed on
     }
-    self->writing_down_ = true;
-    net::async_write(*self->client_, net::buffer(bytes),
-                     [self](boost::system::error_code ec, std::size_t) {
-                       self->writing_down_ = false;
-                       self->sent_at_boundary_ = self->from_server_.AtBoundary();
-                       if (self->closed_) return;
-                       if (self->cut_) return self->SendGoaway();
-                       if (ec) return self->CloseAll();  // the client is gone
-                       self->ReadGrpc();
-                     });
+    // A drain notice is being written: these bytes follow it.
+    if (self->writing_down_) {
+      self->held_.assign(bytes);
+      return;
+    }
+    // A notice still due goes out at the first frame boundary of what the client is sent.
+    std::string notice;
+    if (self->notice_.due() && self->sent_at_boundary_) notice = self->notice_.Take();
+    self->WriteDown(std::move(notice), bytes);
   });
+}
+
+void TlsGuard::WriteDown(std::string notice, std::string_view bytes) {
+  writing_down_ = true;
+  notice_bytes_ = std::move(notice);
+  const std::array<net::const_buffer, 2> buffers{net::buffer(notice_bytes_), net::buffer(bytes)};
+  net::async_write(*client_, buffers,
+                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                     self->writing_down_ = false;
+                     self->notice_bytes_ = std::string();
+                     self->sent_at_boundary_ = self->from_server_.AtBoundary();
+                     if (self->closed_) return;
+                     if (self->cut_) return self->SendGoaway();
+                     if (ec) return self->CloseAll();  // the client is gone
+                     if (!self->held_.empty()) {
+                       self->held_writing_ = std::exchange(self->held_, std::string());
+                       return self->WriteDown({}, self->held_writing_);
+                     }
+                     self->held_writing_ = std::string();
+                     if (self->grpc_ended_held_) return self->GrpcEnded();
+                     self->ReadGrpc();
+                   });
+}
+
+void TlsGuard::Drain() {
+  notice_.Request();
+  net::post(grpc_.get_executor(), [self = shared_from_this()] { self->SendNotice(); });
+}
+
+void TlsGuard::SendNotice() {
+  notice_.Owe();
+  if (closed_ || cut_ || grpc_done_) return notice_.Settle(false);
+  // Between frames, nothing being written: now. Else with gRPC's next bytes (ReadGrpc).
+  if (!writing_down_ && from_server_.AtBoundary()) WriteDown(notice_.Take(), {});
 }
 
 void TlsGuard::ClientEnded() {
@@ -168,6 +216,7 @@ void TlsGuard::Linger() {
 void TlsGuard::CloseAll() {
   if (closed_) return;
   closed_ = true;
+  notice_.Settle(false);
   boost::system::error_code ignored;
   linger_.cancel();
   client_->next_layer().close(ignored);

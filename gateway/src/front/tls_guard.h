@@ -17,6 +17,7 @@
 
 #include "front/connection.h"
 #include "front/h2_frames.h"
+#include "front/h2_guard.h"
 #include "front/h2_policer.h"
 #include "tls/tls_stream.h"
 
@@ -27,17 +28,22 @@ namespace h2gate {
 void StartTlsGuarded(std::unique_ptr<TlsStream> stream, Shared& shared, ConnectionLabel label,
                      std::string_view bytes);
 
-class TlsGuard : public std::enable_shared_from_this<TlsGuard> {
+class TlsGuard : public Drainable, public std::enable_shared_from_this<TlsGuard> {
  public:
   TlsGuard(std::unique_ptr<TlsStream> client, boost::asio::local::stream_protocol::socket grpc,
            Shared& shared, ConnectionLabel label);
-  ~TlsGuard();
+  ~TlsGuard() override;
   void Start(std::string_view bytes);
+  // Sends the client the DrainNotice (any thread).
+  void Drain() override;
 
  private:
   void ReadClient();
   void FromClient(std::string_view bytes);  // inspects and forwards, then reads again
   void ReadGrpc();
+  // Writes `notice` (may be empty), then `bytes`, to the client; then reads gRPC again.
+  void WriteDown(std::string notice, std::string_view bytes);
+  void SendNotice();
   void ClientEnded();
   void GrpcEnded();
   void Cut(Http2Abuse abuse);
@@ -56,8 +62,14 @@ class TlsGuard : public std::enable_shared_from_this<TlsGuard> {
   // One TLS record each way; written on before the next read, so a slow side holds the other.
   std::array<char, 16384> up_;
   std::array<char, 16384> down_;
-  std::string goaway_;  // once cut
-  std::string first_;   // the bytes read before the relay started, until written
+  std::string goaway_;        // once cut
+  std::string first_;         // the bytes read before the relay started, until written
+  std::string notice_bytes_;  // a drain notice being written
+  std::string held_;          // gRPC's bytes read while a drain notice was written, until written
+  std::string held_writing_;
+  bool grpc_ended_held_ = false;  // gRPC's end ended while a drain notice was written
+  DrainNotice notice_{shared_};
+  bool reading_grpc_ = false;
   bool writing_down_ = false;
   bool sent_at_boundary_ = true;
   std::chrono::steady_clock::time_point linger_started_ =

@@ -35,17 +35,35 @@ Http1Session<Stream>::Http1Session(Stream stream, beast::flat_buffer buffer, Sha
       routes_{.grpc = !admin, .operator_endpoints = admin || shared.context->options.metrics} {}
 
 template <class Stream>
+Http1Session<Stream>::~Http1Session() {
+  shared_.kept.Remove(label_.id);
+}
+
+template <class Stream>
 void Http1Session<Stream>::Start() {
+  shared_.kept.Add(label_.id, this->shared_from_this());
   if (buffer_.size() > 0) return ReadHeader();
   WaitForRequest();
+}
+
+template <class Stream>
+void Http1Session<Stream>::Drain() {
+  net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+    if (!self->idle_ || self->timed_out_) return;  // busy: its answer says Connection: close
+    self->timed_out_ = true;
+    beast::error_code ignored;
+    self->Socket().close(ignored);  // nothing unread: a FIN, which the client sees before reuse
+  });
 }
 
 template <class Stream>
 void Http1Session<Stream>::WaitForRequest() {
   // The idle deadline runs until the next request's first byte; the header deadline from there.
   SetDeadline(ctx_->options.idle_timeout, Limit::kIdleTimeout);
+  idle_ = true;
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->idle_ = false;
                             if (self->timed_out_) return;
                             if (ec) return self->Close();  // EOF: the client is done
                             self->buffer_.commit(n);

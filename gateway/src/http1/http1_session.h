@@ -33,13 +33,19 @@ namespace beast = boost::beast;
 // deadlines, hang-up watching and closing act on the TCP socket beneath it. The definitions live
 // in http1_session.cc, instantiated there for each stream the gateway serves.
 template <class Stream>
-class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
+class Http1Session : public Drainable, public std::enable_shared_from_this<Http1Session<Stream>> {
  public:
   // `buffer` holds the bytes the sniffer already read: the start of the first request.
   // `admin`: the admin listener's session, which serves operator endpoints and no 426.
   Http1Session(Stream stream, beast::flat_buffer buffer, Shared& shared, ConnectionSlot slot,
                ConnectionLabel label, bool admin = false);
+  ~Http1Session() override;
   void Start();
+  // The listener has stopped: an idle keep-alive connection is closed now, as Go's
+  // http.Server.Shutdown does, so that its client's next call opens a connection to another
+  // replica instead of meeting a gRPC server that has shut down (a 503). Clients check an idle
+  // connection before reusing it. A busy one answers with Connection: close. Any thread.
+  void Drain() override;
 
  private:
   void WaitForRequest();
@@ -82,7 +88,8 @@ class Http1Session : public std::enable_shared_from_this<Http1Session<Stream>> {
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   std::optional<Limit> deadline_limit_;
   bool timer_armed_ = false;
-  bool timed_out_ = false;  // the deadline closed the socket; handlers then only return
+  bool timed_out_ = false;  // the deadline or the drain closed the socket; handlers only return
+  bool idle_ = false;       // waiting for the next request's first byte
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   Response response_;

@@ -109,6 +109,10 @@ constexpr Family kHttp2Abuse{"h2gate_http2_abuse_total", "counter",
                              "by the limit the client broke."};
 constexpr Family kHttp2Guarded{"h2gate_http2_guarded_connections", "gauge",
                                "HTTP/2 connections passing through the guard to gRPC."};
+constexpr Family kDrainNotices{"h2gate_http2_drain_notices_total", "counter",
+                               "Guarded HTTP/2 connections told of a drain (GOAWAY and PING) "
+                               "before gRPC shuts down: sent, then acked by the client's PING "
+                               "ACK or closed before it came."};
 constexpr Family kMemoryLimit{"h2gate_memory_limit_bytes", "gauge",
                               "The resident memory limit in force (--memory-limit); 0: none."};
 constexpr Family kMemoryDegraded{"h2gate_memory_degraded", "gauge",
@@ -145,6 +149,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(KeptStream::kCou
     kKeptStreamNames = {"grpc", "http", "reset"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(KeptClose::kCount)>
     kKeptCloseNames = {"protocol_error", "idle", "write_timeout"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(DrainNoticeResult::kCount)>
+    kDrainNoticeNames = {"sent", "acked", "closed"};
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(TlsHello::kCount)> kTlsHelloNames =
     {"ok", "not_tls", "malformed", "too_large", "timeout", "closed"};
@@ -391,6 +397,7 @@ void Metrics::Render(std::string& out) const {
   }
   Header(out, kHttp2Guarded);
   line(kHttp2Guarded.name, http2_guarded.Value());
+  RenderEnum(out, kDrainNotices, "result", drain_notices, kDrainNoticeNames);
   RenderEnum(out, kHttp2Kept, "reason", http2_kept, kKeptReasonNames);
   Header(out, kHttp2KeptOpen);
   line(kHttp2KeptOpen.name, http2_kept_open.Value());

@@ -98,6 +98,9 @@ enum class KeptReason { kFirstRequest, kRoutePerRequest, kAlpn, kCount };
 enum class KeptStream { kGrpc, kHttp, kReset, kCount };
 // How a kept connection ended other than cleanly.
 enum class KeptClose { kProtocolError, kIdle, kWriteTimeout, kCount };
+// The drain notices guarded HTTP/2 clients are sent before gRPC shuts down (front/h2_guard.h):
+// sent, then acked (the client's PING ACK came back) or closed (the connection ended first).
+enum class DrainNoticeResult { kSent, kAcked, kClosed, kCount };
 // TLS on the listening port (tls/): how its ClientHello read, where the connection went, why one
 // was refused, and how the handshakes the gateway runs itself ended.
 enum class TlsHello { kOk, kNotTls, kMalformed, kTooLarge, kTimeout, kClosed, kCount };
@@ -192,6 +195,7 @@ class Metrics {
   EnumCounter<MediaKind> unsupported_media;  // 415s, by what was sent instead of JSON
   EnumCounter<Http2Abuse> http2_abuse;
   Gauge http2_guarded;
+  EnumCounter<DrainNoticeResult> drain_notices;
   // The HTTP/2 connections the gateway serves itself (h2/h2_session.h).
   EnumCounter<KeptReason> http2_kept;
   Gauge http2_kept_open;
